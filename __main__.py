@@ -1,0 +1,5 @@
+"""Pulumi entry point: `pulumi up -s <stack>` runs this."""
+
+from stacks.platform import main
+
+main()

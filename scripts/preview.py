@@ -1,0 +1,50 @@
+"""Offline, credential-free preview of a stack: `python -m scripts.preview <stack>`.
+
+Exit codes: 0 planned, 2 configuration error (message, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from stacks.config import ConfigError
+from stacks.preview import plan_stack, render_kubernetes, summary
+
+EXIT_CONFIG_ERROR = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.preview", description=__doc__)
+    parser.add_argument("stack", help="stack name (reads Pulumi.<stack>.yaml unless --config is given)")
+    parser.add_argument("--config", type=Path, help="stack config file shaped like Pulumi.<stack>.yaml")
+    parser.add_argument("--json", type=Path, dest="json_path", help="write the plan as JSON to this path")
+    parser.add_argument("--render-k8s", type=Path, dest="render_dir", help="write every Kubernetes object as YAML into this folder")
+    args = parser.parse_args(argv)
+
+    try:
+        plan = plan_stack(args.stack, args.config)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        print(f"error: cannot read stack config: {error}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+
+    print(summary(plan))
+    if args.json_path:
+        args.json_path.parent.mkdir(parents=True, exist_ok=True)
+        args.json_path.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True))
+        print(f"plan written to {args.json_path}")
+    if args.render_dir:
+        written = render_kubernetes(plan, args.render_dir)
+        print(f"{len(written)} Kubernetes objects written to {args.render_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

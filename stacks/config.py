@@ -1,0 +1,305 @@
+"""The stack configuration: the ONLY place that reads Pulumi config.
+
+`load_stack_config()` reads every key of the project namespace plus `aws:region`,
+validates the whole tree once and returns a frozen `StackConfig`. Every problem,
+whether a wrong type, an unknown key or a broken cross-field rule, becomes one line
+naming the key path, the bad value and what is allowed; all lines are raised together
+as a `ConfigError`, which Pulumi prints without a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import pulumi
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from components.catalog import CPU_INSTANCE_TYPES, INSTANCE_TYPES
+from stacks.regions import REGION_AVAILABILITY_ZONES
+
+PROJECT = "gpu-inference-platform"
+REGION_KEY = "aws:region"
+SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
+CLOUDWATCH_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+PRODUCTION_MIN_RETENTION_DAYS = 365
+PRODUCTION_MIN_AVAILABILITY_ZONES = 3
+MIN_AVAILABILITY_ZONES = 2
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+_AUTO_SUBNET_PREFIXES = range(16, 23)
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One configuration problem: where, what was given, and what is allowed."""
+
+    path: str
+    value: Any
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path} = {self.value!r}: {self.problem}"
+
+
+class ConfigError(pulumi.RunError):
+    """All problems of a stack configuration, reported together without a traceback."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        lines = "\n".join(f"  - {issue}" for issue in issues)
+        super().__init__(f"invalid stack configuration ({len(issues)} problem(s)):\n{lines}")
+
+
+def _parse_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("not a CIDR block; expected the form 10.0.0.0/16") from None
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(
+            f"host bits are set; did you mean {ipaddress.ip_network(value, strict=False)}?"
+        ) from None
+    return str(network)
+
+
+def _check_retention(days: int) -> int:
+    if days not in CLOUDWATCH_RETENTION_DAYS:
+        raise ValueError(f"not a CloudWatch retention period; allowed: {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))}")
+    return days
+
+
+Cidr = Annotated[str, AfterValidator(_parse_cidr)]
+RetentionDays = Annotated[int, AfterValidator(_check_retention)]
+IamPrincipalArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")]
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, alias_generator=to_camel)
+
+
+class NodeGroupConfig(_Schema):
+    """A fixed-size CPU node group (the system nodes that run controllers)."""
+
+    instance_type: str
+    min_size: int = Field(ge=1)
+    desired_size: int = Field(ge=1)
+    max_size: int = Field(ge=1)
+    root_volume_gib: int = Field(default=50, ge=20, le=1000)
+
+
+class NetworkConfig(_Schema):
+    """VPC layout. Subnets are carved from `cidr` when not given explicitly."""
+
+    cidr: Cidr
+    availability_zones: list[str]
+    private_subnet_cidrs: list[Cidr] | None = None
+    public_subnet_cidrs: list[Cidr] | None = None
+    nat_gateways: Literal["single", "perAz"] = "perAz"
+    flow_log_retention_days: RetentionDays = PRODUCTION_MIN_RETENTION_DAYS
+
+    def subnet_plan(self) -> tuple[list[str], list[str]]:
+        """(private, public) subnet CIDRs, one of each per availability zone.
+
+        Default carving: the VPC is split in eight; private subnets take the first
+        blocks (large, for pod IPs), public subnets are /+6 slices of the last block.
+        """
+        vpc = ipaddress.ip_network(self.cidr)
+        count = len(self.availability_zones)
+        eighths = list(vpc.subnets(prefixlen_diff=3))
+        private = self.private_subnet_cidrs or [str(n) for n in eighths[:count]]
+        public = self.public_subnet_cidrs or [str(n) for n in list(eighths[-1].subnets(prefixlen_diff=3))[:count]]
+        return list(private), list(public)
+
+
+class ClusterConfig(_Schema):
+    """EKS control plane and system node group."""
+
+    kubernetes_version: Literal[SUPPORTED_KUBERNETES_VERSIONS]  # type: ignore[valid-type]
+    endpoint_public_access: bool = False
+    public_access_cidrs: list[Cidr] = []
+    admin_principal_arns: list[IamPrincipalArn] = []
+    log_retention_days: RetentionDays = PRODUCTION_MIN_RETENTION_DAYS
+    system_nodes: NodeGroupConfig
+
+
+class StackConfig(_Schema):
+    """The whole, validated configuration of one stack."""
+
+    region: str = Field(alias=REGION_KEY)
+    environment: Literal["dev", "staging", "prod"]
+    cost_center: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    network: NetworkConfig
+    cluster: ClusterConfig
+
+    @property
+    def production(self) -> bool:
+        """Production stacks get the strict rules (3 AZs, private endpoint, long retention)."""
+        return self.environment == "prod"
+
+
+# ---------------------------------------------------------------- cross-field rules
+
+Rule = Callable[[StackConfig], Iterator[ConfigIssue]]
+_NET = f"{PROJECT}:network"
+_CLUSTER = f"{PROJECT}:cluster"
+
+
+def _region_and_zones(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    zones = cfg.network.availability_zones
+    if cfg.region not in REGION_AVAILABILITY_ZONES:
+        yield ConfigIssue(REGION_KEY, cfg.region, f"unknown region; allowed: {', '.join(REGION_AVAILABILITY_ZONES)}")
+    else:
+        allowed = REGION_AVAILABILITY_ZONES[cfg.region]
+        for i, zone in enumerate(zones):
+            if zone not in allowed:
+                yield ConfigIssue(f"{_NET}.availabilityZones[{i}]", zone, f"not a zone of {cfg.region}; allowed: {', '.join(allowed)}")
+    if len(set(zones)) != len(zones):
+        yield ConfigIssue(f"{_NET}.availabilityZones", zones, "zones must be distinct")
+    minimum = PRODUCTION_MIN_AVAILABILITY_ZONES if cfg.production else MIN_AVAILABILITY_ZONES
+    if len(set(zones)) < minimum:
+        yield ConfigIssue(f"{_NET}.availabilityZones", zones, f"needs at least {minimum} zones for environment {cfg.environment}")
+
+
+def _subnets(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    net = cfg.network
+    vpc = ipaddress.ip_network(net.cidr)
+    explicit = {"privateSubnetCidrs": net.private_subnet_cidrs, "publicSubnetCidrs": net.public_subnet_cidrs}
+    if None in explicit.values() and vpc.prefixlen not in _AUTO_SUBNET_PREFIXES:
+        yield ConfigIssue(f"{_NET}.cidr", net.cidr, "automatic subnet carving needs a /16 to /22 VPC; give privateSubnetCidrs and publicSubnetCidrs explicitly")
+        return
+    for key, cidrs in explicit.items():
+        if cidrs is not None and len(cidrs) != len(net.availability_zones):
+            yield ConfigIssue(f"{_NET}.{key}", cidrs, f"needs exactly one subnet per availability zone ({len(net.availability_zones)})")
+    private, public = net.subnet_plan()
+    labelled = [(f"privateSubnetCidrs[{i}]", c) for i, c in enumerate(private)] + [(f"publicSubnetCidrs[{i}]", c) for i, c in enumerate(public)]
+    for i, (key, cidr) in enumerate(labelled):
+        subnet = ipaddress.ip_network(cidr)
+        if subnet.version != vpc.version or not subnet.subnet_of(vpc):  # type: ignore[arg-type]
+            yield ConfigIssue(f"{_NET}.{key}", cidr, f"outside the VPC range {net.cidr}")
+        for other_key, other in labelled[i + 1 :]:
+            if subnet.overlaps(ipaddress.ip_network(other)):
+                yield ConfigIssue(f"{_NET}.{key}", cidr, f"overlaps {other_key} ({other})")
+
+
+def _endpoint(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    cluster = cfg.cluster
+    if cluster.endpoint_public_access and cfg.production:
+        yield ConfigIssue(f"{_CLUSTER}.endpointPublicAccess", True, "production clusters must use the private endpoint only; allowed: false")
+    for i, cidr in enumerate(cluster.public_access_cidrs):
+        if cidr in OPEN_CIDRS:
+            yield ConfigIssue(f"{_CLUSTER}.publicAccessCidrs[{i}]", cidr, "opens the API server to the internet; list your office/VPN ranges instead")
+    if cluster.endpoint_public_access and not cluster.public_access_cidrs:
+        yield ConfigIssue(f"{_CLUSTER}.publicAccessCidrs", [], "a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)")
+
+
+def _system_nodes(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    nodes = cfg.cluster.system_nodes
+    path = f"{_CLUSTER}.systemNodes"
+    if nodes.instance_type not in INSTANCE_TYPES:
+        yield ConfigIssue(f"{path}.instanceType", nodes.instance_type, f"unknown instance type; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
+    elif INSTANCE_TYPES[nodes.instance_type].gpu is not None:
+        yield ConfigIssue(f"{path}.instanceType", nodes.instance_type, f"system nodes must not use GPU instances; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
+    yield from check_scaling_bounds(path, nodes.min_size, nodes.desired_size, nodes.max_size, ("minSize", "desiredSize", "maxSize"))
+
+
+def _retention(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    if not cfg.production:
+        return
+    for path, days in ((f"{_NET}.flowLogRetentionDays", cfg.network.flow_log_retention_days), (f"{_CLUSTER}.logRetentionDays", cfg.cluster.log_retention_days)):
+        if days < PRODUCTION_MIN_RETENTION_DAYS:
+            yield ConfigIssue(path, days, f"production keeps logs at least {PRODUCTION_MIN_RETENTION_DAYS} days")
+
+
+def check_scaling_bounds(path: str, minimum: int, desired: int, maximum: int, keys: tuple[str, str, str]) -> Iterator[ConfigIssue]:
+    """min <= desired <= max, reported against the key that breaks it."""
+    min_key, desired_key, max_key = keys
+    if minimum > maximum:
+        yield ConfigIssue(f"{path}.{min_key}", minimum, f"greater than {max_key} ({maximum})")
+    elif not minimum <= desired <= maximum:
+        yield ConfigIssue(f"{path}.{desired_key}", desired, f"outside [{min_key}, {max_key}] = [{minimum}, {maximum}]")
+
+
+RULES: tuple[Rule, ...] = (_region_and_zones, _subnets, _endpoint, _system_nodes, _retention)
+
+
+# ---------------------------------------------------------------- parsing and errors
+
+
+def _display_path(loc: tuple[int | str, ...]) -> str:
+    head, *rest = loc
+    path = str(head) if head == REGION_KEY else f"{PROJECT}:{head}"
+    for part in rest:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _schema_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The schema class that owns the key at `loc` (used to list allowed keys)."""
+    model: type[BaseModel] = StackConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = next(f for f in model.model_fields.values() if f.alias == part)
+        annotation = field.annotation
+        while get_origin(annotation) is not None:
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return model
+
+
+def _issue_from_pydantic(error: Any) -> ConfigIssue:
+    loc = tuple(error["loc"])
+    path = _display_path(loc) if loc else PROJECT
+    if error["type"] == "extra_forbidden":
+        allowed = sorted(f.alias or name for name, f in _schema_at(loc[:-1]).model_fields.items())
+        if not loc[:-1]:
+            allowed = [k if k == REGION_KEY else f"{PROJECT}:{k}" for k in allowed]
+        return ConfigIssue(path, error["input"], f"unknown key; allowed: {', '.join(allowed)}")
+    if error["type"] == "missing":
+        return ConfigIssue(path, None, "required key is missing")
+    return ConfigIssue(path, error["input"], error["msg"].removeprefix("Value error, "))
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate a raw config tree (`aws:region` plus the project keys without their prefix)."""
+    try:
+        config = StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_issue_from_pydantic(e) for e in exc.errors()]) from None
+    issues = [issue for rule in RULES for issue in rule(config)]
+    if issues:
+        raise ConfigError(issues)
+    return config
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands structured config to programs as JSON text; scalars stay strings."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        return json.loads(value)
+    return value
+
+
+def raw_config(pulumi_config: Mapping[str, Any]) -> dict[str, Any]:
+    """Select and decode this stack's keys from a flat Pulumi config map."""
+    raw = {key.removeprefix(f"{PROJECT}:"): _decode(v) for key, v in pulumi_config.items() if key.startswith(f"{PROJECT}:")}
+    if REGION_KEY in pulumi_config:
+        raw[REGION_KEY] = pulumi_config[REGION_KEY]
+    return raw
+
+
+def load_stack_config() -> StackConfig:
+    """Read and validate the running stack's Pulumi config."""
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    return parse_stack_config(raw_config({**get_config_env(), **CONFIG.get()}))

@@ -1,0 +1,83 @@
+"""Composition of one environment. Stacks differ only by config values, never by code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.base import tag_transformation
+from components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
+from components.iam import AccountContext
+from components.network import Network, NetworkArgs
+from stacks.config import PROJECT, StackConfig, load_stack_config
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The components of one stack."""
+
+    network: Network
+    cluster: GpuCluster
+
+
+def stack_tags(config: StackConfig) -> dict[str, str]:
+    """The cost-allocation tags every taggable AWS resource of this stack carries."""
+    return {"project": PROJECT, "stack": pulumi.get_stack(), "environment": config.environment, "cost-center": config.cost_center}
+
+
+def cluster_name() -> str:
+    """Physical EKS cluster name: unique per project and stack."""
+    return f"gip-{pulumi.get_stack()}"
+
+
+def build_platform(config: StackConfig) -> Platform:
+    """Create every component of the stack described by `config`."""
+    pulumi.runtime.register_stack_transformation(tag_transformation(stack_tags(config), enforce=True))
+    account = AccountContext(
+        account_id=aws.get_caller_identity_output().account_id,
+        partition=aws.get_partition_output().partition,
+        region=config.region,
+    )
+    name = cluster_name()
+    private_cidrs, public_cidrs = config.network.subnet_plan()
+    network = Network(
+        "network",
+        NetworkArgs(
+            cidr_block=config.network.cidr,
+            availability_zones=config.network.availability_zones,
+            private_subnet_cidrs=private_cidrs,
+            public_subnet_cidrs=public_cidrs,
+            nat_gateway_per_az=config.network.nat_gateways == "perAz",
+            flow_log_retention_days=config.network.flow_log_retention_days,
+            cluster_name=name,
+            account=account,
+        ),
+    )
+    nodes = config.cluster.system_nodes
+    cluster = GpuCluster(
+        "gpu",
+        GpuClusterArgs(
+            cluster_name=name,
+            kubernetes_version=config.cluster.kubernetes_version,
+            private_subnet_ids=network.private_subnet_ids,
+            system_nodes=SystemNodeGroupArgs(nodes.instance_type, nodes.min_size, nodes.desired_size, nodes.max_size, nodes.root_volume_gib),
+            account=account,
+            log_retention_days=config.cluster.log_retention_days,
+            endpoint_public_access=config.cluster.endpoint_public_access,
+            public_access_cidrs=config.cluster.public_access_cidrs,
+            admin_principal_arns=config.cluster.admin_principal_arns,
+        ),
+    )
+    return Platform(network=network, cluster=cluster)
+
+
+def main() -> None:
+    """The Pulumi program: validate config, build the platform, export its handles."""
+    platform = build_platform(load_stack_config())
+    pulumi.export("vpcId", platform.network.vpc_id)
+    pulumi.export("clusterName", platform.cluster.cluster_name)
+    pulumi.export("clusterEndpoint", platform.cluster.endpoint)
+    pulumi.export("oidcProviderArn", platform.cluster.oidc_provider_arn)
+    pulumi.export("kubeconfig", platform.cluster.kubeconfig)

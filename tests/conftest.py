@@ -1,0 +1,54 @@
+"""Shared fixtures: plans of the committed stacks, produced by the real program under mocks."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stacks.config import ConfigError, StackConfig, parse_stack_config, raw_config
+from stacks.preview import Plan, plan_stack, read_stack_file, run_program
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ("dev", "staging", "prod")
+
+
+@pytest.fixture(scope="session")
+def plans() -> dict[str, Plan]:
+    """The plan of every committed stack."""
+    return {stack: plan_stack(stack, ROOT / f"Pulumi.{stack}.yaml") for stack in STACKS}
+
+
+def committed_raw(stack: str) -> dict[str, Any]:
+    """A deep copy of a committed stack's raw config tree, ready to mutate."""
+    return copy.deepcopy(raw_config(read_stack_file(ROOT / f"Pulumi.{stack}.yaml")))
+
+
+def config_issues(stack: str, mutate: Callable[[dict[str, Any]], None]) -> list[str]:
+    """The issue lines a mutated copy of a committed stack config produces (empty if valid)."""
+    raw = committed_raw(stack)
+    mutate(raw)
+    try:
+        parse_stack_config(raw)
+    except ConfigError as error:
+        return [str(issue) for issue in error.issues]
+    return []
+
+
+def valid_config(stack: str) -> StackConfig:
+    """A committed stack's parsed config."""
+    return parse_stack_config(committed_raw(stack))
+
+
+def write_stack_file(path: Path, raw: dict[str, Any]) -> Path:
+    """Write a raw config tree back as a Pulumi.<stack>.yaml-shaped file."""
+    config = {("aws:region" if key == "aws:region" else f"gpu-inference-platform:{key}"): value for key, value in raw.items()}
+    path.write_text(yaml.safe_dump({"config": config}))
+    return path
+
+
+__all__ = ["ROOT", "STACKS", "committed_raw", "config_issues", "run_program", "valid_config", "write_stack_file"]

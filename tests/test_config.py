@@ -1,0 +1,170 @@
+"""Stack config validation: every in-scope case of bad-inputs.md gives one clear line.
+
+Each line names the key path, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from stacks.config import ConfigError, StackConfig
+from tests.conftest import STACKS, config_issues, valid_config
+
+NET = "gpu-inference-platform:network"
+CLUSTER = "gpu-inference-platform:cluster"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_stacks_are_valid(stack: str) -> None:
+    config = valid_config(stack)
+    assert isinstance(config, StackConfig)
+    assert config.environment == stack
+
+
+def test_environments_differ_as_intended() -> None:
+    dev, prod = valid_config("dev"), valid_config("prod")
+    assert (len(dev.network.availability_zones), dev.network.nat_gateways, dev.cluster.endpoint_public_access) == (2, "single", True)
+    assert (len(prod.network.availability_zones), prod.network.nat_gateways, prod.cluster.endpoint_public_access) == (3, "perAz", False)
+    assert prod.production and not dev.production
+
+
+def test_config_error_is_reported_by_pulumi_without_traceback() -> None:
+    assert issubclass(ConfigError, pulumi.RunError)
+
+
+def test_default_subnet_carving() -> None:
+    private, public = valid_config("prod").network.subnet_plan()
+    assert private == ["10.42.0.0/19", "10.42.32.0/19", "10.42.64.0/19"]
+    assert public == ["10.42.224.0/22", "10.42.228.0/22", "10.42.232.0/22"]
+
+
+def _set(path: str, value: Any) -> Any:
+    def mutate(raw: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        node[last] = value
+
+    return mutate
+
+
+def _delete(path: str) -> Any:
+    def mutate(raw: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = raw
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return mutate
+
+
+CASES = [
+    # 1. CIDRs
+    ("dev", _set("network.cidr", "10.40.0.0/33"), f"{NET}.cidr = '10.40.0.0/33': not a CIDR block; expected the form 10.0.0.0/16"),
+    ("dev", _set("network.cidr", "10.40.1.0/16"), f"{NET}.cidr = '10.40.1.0/16': host bits are set; did you mean 10.40.0.0/16?"),
+    (
+        "dev",
+        _set("network.privateSubnetCidrs", ["10.40.0.0/19", "10.99.0.0/19"]),
+        f"{NET}.privateSubnetCidrs[1] = '10.99.0.0/19': outside the VPC range 10.40.0.0/16",
+    ),
+    (
+        "dev",
+        _set("network.privateSubnetCidrs", ["10.40.0.0/19", "10.40.16.0/20"]),
+        f"{NET}.privateSubnetCidrs[0] = '10.40.0.0/19': overlaps privateSubnetCidrs[1] (10.40.16.0/20)",
+    ),
+    (
+        "dev",
+        _set("network.privateSubnetCidrs", ["10.40.0.0/19"]),
+        f"{NET}.privateSubnetCidrs = ['10.40.0.0/19']: needs exactly one subnet per availability zone (2)",
+    ),
+    # 2. endpoint exposure
+    ("prod", _set("cluster.endpointPublicAccess", True), f"{CLUSTER}.endpointPublicAccess = True: production clusters must use the private endpoint only; allowed: false"),
+    (
+        "dev",
+        _set("cluster.publicAccessCidrs", ["203.0.113.0/24", "0.0.0.0/0"]),
+        f"{CLUSTER}.publicAccessCidrs[1] = '0.0.0.0/0': opens the API server to the internet; list your office/VPN ranges instead",
+    ),
+    ("dev", _set("cluster.publicAccessCidrs", ["::/0"]), f"{CLUSTER}.publicAccessCidrs[0] = '::/0': opens the API server to the internet; list your office/VPN ranges instead"),
+    ("dev", _set("cluster.publicAccessCidrs", []), f"{CLUSTER}.publicAccessCidrs = []: a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)"),
+    # 3. region and zones
+    (
+        "dev",
+        _set("aws:region", "us-north-9"),
+        "aws:region = 'us-north-9': unknown region; allowed: us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1, ap-northeast-1, ap-southeast-2",
+    ),
+    (
+        "dev",
+        _set("network.availabilityZones", ["us-east-1a", "us-west-2b"]),
+        f"{NET}.availabilityZones[1] = 'us-west-2b': not a zone of us-east-1; allowed: us-east-1a, us-east-1b, us-east-1c, us-east-1d, us-east-1e, us-east-1f",
+    ),
+    ("dev", _set("network.availabilityZones", ["us-east-1a"]), f"{NET}.availabilityZones = ['us-east-1a']: needs at least 2 zones for environment dev"),
+    ("prod", _set("network.availabilityZones", ["us-west-2a", "us-west-2b"]), f"{NET}.availabilityZones = ['us-west-2a', 'us-west-2b']: needs at least 3 zones for environment prod"),
+    # 4. instance types
+    (
+        "dev",
+        _set("cluster.systemNodes.instanceType", "m5.huge"),
+        f"{CLUSTER}.systemNodes.instanceType = 'm5.huge': unknown instance type; allowed: m5.large, m6i.large, m6i.xlarge, m7g.large, m7g.xlarge, m7i.large, m7i.xlarge",
+    ),
+    (
+        "dev",
+        _set("cluster.systemNodes.instanceType", "g5.xlarge"),
+        f"{CLUSTER}.systemNodes.instanceType = 'g5.xlarge': system nodes must not use GPU instances; allowed: m5.large, m6i.large, m6i.xlarge, m7g.large, m7g.xlarge, m7i.large, m7i.xlarge",
+    ),
+    # 9. scaling bounds
+    ("dev", _set("cluster.systemNodes.minSize", 5), f"{CLUSTER}.systemNodes.minSize = 5: greater than maxSize (3)"),
+    ("dev", _set("cluster.systemNodes.desiredSize", 7), f"{CLUSTER}.systemNodes.desiredSize = 7: outside [minSize, maxSize] = [2, 3]"),
+    # 18. log retention
+    ("dev", _set("cluster.logRetentionDays", 0), f"{CLUSTER}.logRetentionDays = 0: not a CloudWatch retention period; allowed: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653"),
+    ("prod", _set("network.flowLogRetentionDays", 90), f"{NET}.flowLogRetentionDays = 90: production keeps logs at least 365 days"),
+    # 19. Kubernetes version
+    ("dev", _set("cluster.kubernetesVersion", "1.29"), f"{CLUSTER}.kubernetesVersion = '1.29': Input should be '1.32', '1.33', '1.34' or '1.35'"),
+    # 21. unknown or misspelled keys
+    (
+        "dev",
+        _set("network.availabiltyZones", ["us-east-1a"]),
+        f"{NET}.availabiltyZones = ['us-east-1a']: unknown key; allowed: availabilityZones, cidr, flowLogRetentionDays, natGateways, privateSubnetCidrs, publicSubnetCidrs",
+    ),
+    (
+        "dev",
+        _set("clusterr", {}),
+        "gpu-inference-platform:clusterr = {}: unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, "
+        "gpu-inference-platform:environment, gpu-inference-platform:network",
+    ),
+    ("dev", _set("region", "us-east-1"), "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:network"),
+    # 22. wrong types
+    ("dev", _set("cluster.systemNodes.maxSize", "3"), f"{CLUSTER}.systemNodes.maxSize = '3': Input should be a valid integer"),
+    ("dev", _set("network.availabilityZones", {"a": "us-east-1a"}), f"{NET}.availabilityZones = {{'a': 'us-east-1a'}}: Input should be a valid list"),
+    ("dev", _set("cluster", ["1.34"]), f"{CLUSTER} = ['1.34']: Input should be a valid dictionary or instance of ClusterConfig"),
+    # general
+    ("dev", _set("environment", "qa"), "gpu-inference-platform:environment = 'qa': Input should be 'dev', 'staging' or 'prod'"),
+    ("dev", _delete("cluster.systemNodes"), f"{CLUSTER}.systemNodes = None: required key is missing"),
+    ("dev", _delete("aws:region"), "aws:region = None: required key is missing"),
+    ("dev", _set("costCenter", "ml platform/dev"), "gpu-inference-platform:costCenter = 'ml platform/dev': String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'"),
+    (
+        "prod",
+        _set("cluster.adminPrincipalArns", ["platform-admins"]),
+        f"{CLUSTER}.adminPrincipalArns[0] = 'platform-admins': String should match pattern '^arn:aws[a-z-]*:iam::\\d{{12}}:(role|user)/[\\w+=,.@/-]+$'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("stack", "mutate", "expected"), CASES, ids=[c[2].split(" = ")[0] + "|" + c[2].split(": ", 1)[1][:30] for c in CASES])
+def test_bad_input_gives_clear_error(stack: str, mutate: Any, expected: str) -> None:
+    assert expected in config_issues(stack, mutate)
+
+
+def test_all_problems_are_reported_together() -> None:
+    def break_two_things(raw: dict[str, Any]) -> None:
+        raw["cluster"]["publicAccessCidrs"] = ["0.0.0.0/0"]
+        raw["cluster"]["systemNodes"]["minSize"] = 9
+
+    assert config_issues("dev", break_two_things) == [
+        f"{CLUSTER}.publicAccessCidrs[0] = '0.0.0.0/0': opens the API server to the internet; list your office/VPN ranges instead",
+        f"{CLUSTER}.systemNodes.minSize = 9: greater than maxSize (3)",
+    ]
+
