@@ -57,7 +57,7 @@ _A100_40 = ("NVIDIA A100 40GB", 40, "8.0", "ampere")
 _H100 = ("NVIDIA H100 80GB", 80, "9.0", "hopper")
 
 
-def _gpu_type(name: str, vcpus: int, mem: int, price: float, gpu: tuple[str, int, str, str], count: int = 1) -> InstanceType:
+def _gpu_type(name: str, vcpus: int, mem: int, price: float, gpu: tuple[str, int, str, str], *, count: int = 1) -> InstanceType:
     model, gpu_mem, cc, arch = gpu
     return InstanceType(name, vcpus, mem, "x86_64", price, KARPENTER_PRICING_2026_07, GpuSpec(model, count, gpu_mem, cc, arch))
 

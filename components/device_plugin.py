@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -17,10 +19,9 @@ def nvidia_device_plugin(name: str, *, image: str, opts: pulumi.ResourceOptions)
         {"matchExpressions": [{"key": "karpenter.k8s.aws/instance-gpu-manufacturer", "operator": "In", "values": ["nvidia"]}]},
         {"matchExpressions": [{"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}]},
     ]
-    return k8s.apps.v1.DaemonSet(
-        name,
-        metadata={"name": name, "namespace": "kube-system", "labels": labels},
-        spec={
+    manifest: dict[str, Any] = {
+        "metadata": {"name": name, "namespace": "kube-system", "labels": labels},
+        "spec": {
             "selector": {"matchLabels": labels},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
             "template": {
@@ -45,5 +46,5 @@ def nvidia_device_plugin(name: str, *, image: str, opts: pulumi.ResourceOptions)
                 },
             },
         },
-        opts=opts,
-    )
+    }
+    return k8s.apps.v1.DaemonSet(name, opts=opts, **manifest)

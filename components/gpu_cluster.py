@@ -21,6 +21,14 @@ _CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSCluster
 SYSTEM_NODE_LABEL = "gpuinfra.io/node-pool"
 
 
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
+    """The cluster's OIDC issuer URL (EKS always creates exactly one)."""
+    issuers = [oidc.issuer for identity in identities for oidc in identity.oidcs or [] if oidc.issuer]
+    if not issuers:
+        raise ValueError("EKS cluster reported no OIDC issuer")
+    return issuers[0]
+
+
 @dataclass(frozen=True)
 class SystemNodeGroupArgs:
     """The always-on CPU node group that runs cluster controllers (Karpenter, LB controller, monitoring)."""
@@ -70,7 +78,13 @@ class GpuCluster(PlatformComponent):
         super().__init__("gpucluster", "GpuCluster", name, opts)
         account = args.account
 
-        key = encryption_key(f"{name}-secrets", description=f"{args.cluster_name} EKS secrets and control-plane logs", account=account, for_cloudwatch_logs=True, opts=self.child())
+        key = encryption_key(
+            f"{name}-secrets",
+            description=f"{args.cluster_name} EKS secrets and control-plane logs",
+            account=account,
+            for_cloudwatch_logs=True,
+            opts=self.child(),
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
             name=f"/aws/eks/{args.cluster_name}/cluster",
@@ -78,8 +92,12 @@ class GpuCluster(PlatformComponent):
             kms_key_id=key.arn,
             opts=self.child(),
         )
-        cluster_role = aws.iam.Role(f"{name}-cluster", assume_role_policy=service_trust_policy("eks.amazonaws.com", actions=("sts:AssumeRole", "sts:TagSession")), opts=self.child())
-        cluster_policy = aws.iam.RolePolicyAttachment(f"{name}-cluster", role=cluster_role.name, policy_arn=account.managed_policy_arn("AmazonEKSClusterPolicy"), opts=self.child())
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster", assume_role_policy=service_trust_policy("eks.amazonaws.com", actions=("sts:AssumeRole", "sts:TagSession")), opts=self.child()
+        )
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster", role=cluster_role.name, policy_arn=account.managed_policy_arn("AmazonEKSClusterPolicy"), opts=self.child()
+        )
 
         cluster = aws.eks.Cluster(
             f"{name}-eks",
@@ -99,7 +117,7 @@ class GpuCluster(PlatformComponent):
             upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
             opts=self.child(depends_on=[log_group, cluster_policy]),
         )
-        issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer or "")
+        issuer = cluster.identities.apply(_oidc_issuer)
         oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=self.child())
 
         for index, principal in enumerate(args.admin_principal_arns):
@@ -113,8 +131,12 @@ class GpuCluster(PlatformComponent):
                 opts=self.child(),
             )
 
-        cni_role = service_account_role(f"{name}-vpc-cni", oidc_provider_arn=oidc.arn, oidc_issuer_url=issuer, namespace="kube-system", service_account="aws-node", opts=self.child())
-        cni_policy = aws.iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni_role.name, policy_arn=account.managed_policy_arn("AmazonEKS_CNI_Policy"), opts=self.child())
+        cni_role = service_account_role(
+            f"{name}-vpc-cni", oidc_provider_arn=oidc.arn, oidc_issuer_url=issuer, namespace="kube-system", service_account="aws-node", opts=self.child()
+        )
+        cni_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-vpc-cni", role=cni_role.name, policy_arn=account.managed_policy_arn("AmazonEKS_CNI_Policy"), opts=self.child()
+        )
         vpc_cni = self._addon(name, cluster, "vpc-cni", service_account_role_arn=cni_role.arn, depends_on=[cni_policy])
         kube_proxy = self._addon(name, cluster, "kube-proxy")
 
@@ -134,14 +156,24 @@ class GpuCluster(PlatformComponent):
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, delete_unreachable=False, opts=self.child(depends_on=[system_nodes]))
         nvidia_device_plugin(f"{name}-nvidia-device-plugin", image=args.device_plugin_image, opts=self.child(provider=self.provider))
 
-        self.register_outputs({
-            "cluster_name": self.cluster_name,
-            "endpoint": self.endpoint,
-            "oidc_provider_arn": self.oidc_provider_arn,
-            "kubeconfig": self.kubeconfig,
-        })
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "endpoint": self.endpoint,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "kubeconfig": self.kubeconfig,
+            }
+        )
 
-    def _addon(self, name: str, cluster: aws.eks.Cluster, addon: str, *, service_account_role_arn: pulumi.Input[str] | None = None, depends_on: Sequence[pulumi.Resource] = ()) -> aws.eks.Addon:
+    def _addon(
+        self,
+        name: str,
+        cluster: aws.eks.Cluster,
+        addon: str,
+        *,
+        service_account_role_arn: pulumi.Input[str] | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> aws.eks.Addon:
         """An EKS-managed add-on at the default version for the cluster's Kubernetes version."""
         return aws.eks.Addon(
             f"{name}-{addon}",
@@ -158,7 +190,9 @@ class GpuCluster(PlatformComponent):
         nodes = args.system_nodes
         node_role = aws.iam.Role(f"{name}-system-nodes", assume_role_policy=service_trust_policy("ec2.amazonaws.com"), opts=self.child())
         attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-system-nodes-{policy}", role=node_role.name, policy_arn=args.account.managed_policy_arn(policy), opts=self.child())
+            aws.iam.RolePolicyAttachment(
+                f"{name}-system-nodes-{policy}", role=node_role.name, policy_arn=args.account.managed_policy_arn(policy), opts=self.child()
+            )
             for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
         ]
         template = aws.ec2.LaunchTemplate(
@@ -169,7 +203,9 @@ class GpuCluster(PlatformComponent):
             block_device_mappings=[
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                     device_name="/dev/xvda",
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(volume_type="gp3", volume_size=nodes.root_volume_gib, encrypted="true", delete_on_termination="true"),
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_type="gp3", volume_size=nodes.root_volume_gib, encrypted="true", delete_on_termination="true"
+                    ),
                 )
             ],
             opts=self.child(),

@@ -42,19 +42,21 @@ def service_trust_policy(service: str, *, source_account: str | None = None, act
 def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer_url: str, namespace: str, service_account: str) -> str:
     """Trust policy for IAM Roles for Service Accounts, scoped to exactly one service account."""
     issuer = oidc_issuer_url.removeprefix("https://")
-    return policy_document([
-        {
-            "Effect": "Allow",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": {
-                    f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                    f"{issuer}:aud": "sts.amazonaws.com",
-                }
-            },
-        }
-    ])
+    return policy_document(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{issuer}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ]
+    )
 
 
 def service_account_role(
@@ -67,9 +69,7 @@ def service_account_role(
     opts: pulumi.ResourceOptions,
 ) -> aws.iam.Role:
     """An IAM role assumable only by `namespace/service_account` through the cluster's OIDC provider."""
-    trust = pulumi.Output.all(oidc_provider_arn, oidc_issuer_url).apply(
-        lambda a: irsa_trust_policy(a[0], a[1], namespace, service_account)
-    )
+    trust = pulumi.Output.all(oidc_provider_arn, oidc_issuer_url).apply(lambda a: irsa_trust_policy(a[0], a[1], namespace, service_account))
     return aws.iam.Role(name, assume_role_policy=trust, description=f"IRSA role for {namespace}/{service_account}", opts=opts)
 
 
@@ -88,14 +88,16 @@ def encryption_key(name: str, *, description: str, account: AccountContext, for_
             }
         ]
         if for_cloudwatch_logs:
-            statements.append({
-                "Sid": "CloudWatchLogsEncryption",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                "Resource": "*",
-                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}},
-            })
+            statements.append(
+                {
+                    "Sid": "CloudWatchLogsEncryption",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Resource": "*",
+                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}},
+                }
+            )
         return policy_document(statements)
 
     policy = pulumi.Output.all(account.account_id, account.partition, account.region).apply(key_policy)

@@ -99,7 +99,9 @@ class Network(PlatformComponent):
         for zone in zones:
             table = aws.ec2.RouteTable(f"{name}-private-{zone}", vpc_id=vpc.id, opts=self.child())
             nat = nat_gateways.get(zone, nat_gateways[nat_zones[0]])
-            aws.ec2.Route(f"{name}-private-{zone}-egress", route_table_id=table.id, destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=self.child())
+            aws.ec2.Route(
+                f"{name}-private-{zone}-egress", route_table_id=table.id, destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=self.child()
+            )
             aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=private_subnets[zone].id, route_table_id=table.id, opts=self.child())
             private_tables.append(table)
 
@@ -120,7 +122,9 @@ class Network(PlatformComponent):
 
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc) -> None:
         """All VPC traffic to a KMS-encrypted CloudWatch log group with bounded retention."""
-        key = encryption_key(f"{name}-flow-logs", description=f"{args.cluster_name} VPC flow logs", account=args.account, for_cloudwatch_logs=True, opts=self.child())
+        key = encryption_key(
+            f"{name}-flow-logs", description=f"{args.cluster_name} VPC flow logs", account=args.account, for_cloudwatch_logs=True, opts=self.child()
+        )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-flow-logs",
             name=f"/aws/vpc/{args.cluster_name}/flow-logs",
@@ -139,9 +143,9 @@ class Network(PlatformComponent):
             f"{name}-flow-logs",
             role=role.id,
             policy=log_group.arn.apply(
-                lambda arn: policy_document([
-                    {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"], "Resource": f"{arn}:*"}
-                ])
+                lambda arn: policy_document(
+                    [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"], "Resource": f"{arn}:*"}]
+                )
             ),
             opts=self.child(),
         )

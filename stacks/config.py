@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -66,9 +65,7 @@ def _parse_cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value, strict=True)
     except ValueError:
-        raise ValueError(
-            f"host bits are set; did you mean {ipaddress.ip_network(value, strict=False)}?"
-        ) from None
+        raise ValueError(f"host bits are set; did you mean {ipaddress.ip_network(value, strict=False)}?") from None
     return str(network)
 
 
@@ -78,7 +75,14 @@ def _check_retention(days: int) -> int:
     return days
 
 
+def _require_ipv4(value: str) -> str:
+    if ipaddress.ip_network(value).version != 4:
+        raise ValueError("VPC and subnet ranges must be IPv4 CIDR blocks")
+    return value
+
+
 Cidr = Annotated[str, AfterValidator(_parse_cidr)]
+Ipv4Cidr = Annotated[str, AfterValidator(_parse_cidr), AfterValidator(_require_ipv4)]
 RetentionDays = Annotated[int, AfterValidator(_check_retention)]
 IamPrincipalArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")]
 
@@ -100,10 +104,10 @@ class NodeGroupConfig(_Schema):
 class NetworkConfig(_Schema):
     """VPC layout. Subnets are carved from `cidr` when not given explicitly."""
 
-    cidr: Cidr
+    cidr: Ipv4Cidr
     availability_zones: list[str]
-    private_subnet_cidrs: list[Cidr] | None = None
-    public_subnet_cidrs: list[Cidr] | None = None
+    private_subnet_cidrs: list[Ipv4Cidr] | None = None
+    public_subnet_cidrs: list[Ipv4Cidr] | None = None
     nat_gateways: Literal["single", "perAz"] = "perAz"
     flow_log_retention_days: RetentionDays = PRODUCTION_MIN_RETENTION_DAYS
 
@@ -113,7 +117,7 @@ class NetworkConfig(_Schema):
         Default carving: the VPC is split in eight; private subnets take the first
         blocks (large, for pod IPs), public subnets are /+6 slices of the last block.
         """
-        vpc = ipaddress.ip_network(self.cidr)
+        vpc = ipaddress.IPv4Network(self.cidr)
         count = len(self.availability_zones)
         eighths = list(vpc.subnets(prefixlen_diff=3))
         private = self.private_subnet_cidrs or [str(n) for n in eighths[:count]]
@@ -135,7 +139,7 @@ class ClusterConfig(_Schema):
 class StackConfig(_Schema):
     """The whole, validated configuration of one stack."""
 
-    region: str = Field(alias=REGION_KEY)
+    region: str = Field(alias="aws:region")
     environment: Literal["dev", "staging", "prod"]
     cost_center: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     network: NetworkConfig
@@ -172,7 +176,7 @@ def _region_and_zones(cfg: StackConfig) -> Iterator[ConfigIssue]:
 
 def _subnets(cfg: StackConfig) -> Iterator[ConfigIssue]:
     net = cfg.network
-    vpc = ipaddress.ip_network(net.cidr)
+    vpc = ipaddress.IPv4Network(net.cidr)
     explicit = {"privateSubnetCidrs": net.private_subnet_cidrs, "publicSubnetCidrs": net.public_subnet_cidrs}
     if None in explicit.values() and vpc.prefixlen not in _AUTO_SUBNET_PREFIXES:
         yield ConfigIssue(f"{_NET}.cidr", net.cidr, "automatic subnet carving needs a /16 to /22 VPC; give privateSubnetCidrs and publicSubnetCidrs explicitly")
@@ -183,11 +187,11 @@ def _subnets(cfg: StackConfig) -> Iterator[ConfigIssue]:
     private, public = net.subnet_plan()
     labelled = [(f"privateSubnetCidrs[{i}]", c) for i, c in enumerate(private)] + [(f"publicSubnetCidrs[{i}]", c) for i, c in enumerate(public)]
     for i, (key, cidr) in enumerate(labelled):
-        subnet = ipaddress.ip_network(cidr)
-        if subnet.version != vpc.version or not subnet.subnet_of(vpc):  # type: ignore[arg-type]
+        subnet = ipaddress.IPv4Network(cidr)
+        if not subnet.subnet_of(vpc):
             yield ConfigIssue(f"{_NET}.{key}", cidr, f"outside the VPC range {net.cidr}")
         for other_key, other in labelled[i + 1 :]:
-            if subnet.overlaps(ipaddress.ip_network(other)):
+            if subnet.overlaps(ipaddress.IPv4Network(other)):
                 yield ConfigIssue(f"{_NET}.{key}", cidr, f"overlaps {other_key} ({other})")
 
 

@@ -29,7 +29,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         outputs = dict(args.inputs)
-        package, module, kind = (args.typ.split(":") + ["", ""])[:3]
+        package, module, kind = [*args.typ.split(":"), "", ""][:3]
         resource_id = f"{args.name}-{_digest(args.typ + args.name, 8)}"
         if package == "aws":
             service = module.split("/")[0]

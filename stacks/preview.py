@@ -29,12 +29,13 @@ _NOT_KUBERNETES_OBJECTS = ("pulumi:providers:", "kubernetes:helm.sh/")
 
 @dataclass(frozen=True)
 class PlannedResource:
-    """One resource the program registers: its type token, logical name, parent name and inputs."""
+    """One resource the program registers: type token, logical name, parent name, inputs and (mock) outputs."""
 
     type: str
     name: str
     parent: str | None
     inputs: dict[str, Any]
+    outputs: dict[str, Any]
 
 
 @dataclass
@@ -99,11 +100,12 @@ class _RecordingMonitor(MockMonitor):
         self.plan: list[PlannedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             parent = None if not request.parent or request.parent.split("::")[2].endswith("pulumi:pulumi:Stack") else request.parent.split("::")[-1]
-            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
-            self.plan.append(PlannedResource(request.type, request.name, parent, _plain(inputs)))
+            inputs = _plain(rpc.deserialize_properties(request.object, keep_unknowns=True))
+            outputs = _plain(self.resources[self.make_urn(request.parent, request.type, request.name)].state)
+            self.plan.append(PlannedResource(request.type, request.name, parent, inputs, outputs))
         return response
 
 

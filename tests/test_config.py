@@ -82,15 +82,28 @@ CASES = [
         _set("network.privateSubnetCidrs", ["10.40.0.0/19"]),
         f"{NET}.privateSubnetCidrs = ['10.40.0.0/19']: needs exactly one subnet per availability zone (2)",
     ),
+    ("dev", _set("network.cidr", "fd00::/56"), f"{NET}.cidr = 'fd00::/56': VPC and subnet ranges must be IPv4 CIDR blocks"),
     # 2. endpoint exposure
-    ("prod", _set("cluster.endpointPublicAccess", True), f"{CLUSTER}.endpointPublicAccess = True: production clusters must use the private endpoint only; allowed: false"),
+    (
+        "prod",
+        _set("cluster.endpointPublicAccess", True),
+        f"{CLUSTER}.endpointPublicAccess = True: production clusters must use the private endpoint only; allowed: false",
+    ),
     (
         "dev",
         _set("cluster.publicAccessCidrs", ["203.0.113.0/24", "0.0.0.0/0"]),
         f"{CLUSTER}.publicAccessCidrs[1] = '0.0.0.0/0': opens the API server to the internet; list your office/VPN ranges instead",
     ),
-    ("dev", _set("cluster.publicAccessCidrs", ["::/0"]), f"{CLUSTER}.publicAccessCidrs[0] = '::/0': opens the API server to the internet; list your office/VPN ranges instead"),
-    ("dev", _set("cluster.publicAccessCidrs", []), f"{CLUSTER}.publicAccessCidrs = []: a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)"),
+    (
+        "dev",
+        _set("cluster.publicAccessCidrs", ["::/0"]),
+        f"{CLUSTER}.publicAccessCidrs[0] = '::/0': opens the API server to the internet; list your office/VPN ranges instead",
+    ),
+    (
+        "dev",
+        _set("cluster.publicAccessCidrs", []),
+        f"{CLUSTER}.publicAccessCidrs = []: a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)",
+    ),
     # 3. region and zones
     (
         "dev",
@@ -103,7 +116,11 @@ CASES = [
         f"{NET}.availabilityZones[1] = 'us-west-2b': not a zone of us-east-1; allowed: us-east-1a, us-east-1b, us-east-1c, us-east-1d, us-east-1e, us-east-1f",
     ),
     ("dev", _set("network.availabilityZones", ["us-east-1a"]), f"{NET}.availabilityZones = ['us-east-1a']: needs at least 2 zones for environment dev"),
-    ("prod", _set("network.availabilityZones", ["us-west-2a", "us-west-2b"]), f"{NET}.availabilityZones = ['us-west-2a', 'us-west-2b']: needs at least 3 zones for environment prod"),
+    (
+        "prod",
+        _set("network.availabilityZones", ["us-west-2a", "us-west-2b"]),
+        f"{NET}.availabilityZones = ['us-west-2a', 'us-west-2b']: needs at least 3 zones for environment prod",
+    ),
     # 4. instance types
     (
         "dev",
@@ -119,7 +136,11 @@ CASES = [
     ("dev", _set("cluster.systemNodes.minSize", 5), f"{CLUSTER}.systemNodes.minSize = 5: greater than maxSize (3)"),
     ("dev", _set("cluster.systemNodes.desiredSize", 7), f"{CLUSTER}.systemNodes.desiredSize = 7: outside [minSize, maxSize] = [2, 3]"),
     # 18. log retention
-    ("dev", _set("cluster.logRetentionDays", 0), f"{CLUSTER}.logRetentionDays = 0: not a CloudWatch retention period; allowed: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653"),
+    (
+        "dev",
+        _set("cluster.logRetentionDays", 0),
+        f"{CLUSTER}.logRetentionDays = 0: not a CloudWatch retention period; allowed: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
+    ),
     ("prod", _set("network.flowLogRetentionDays", 90), f"{NET}.flowLogRetentionDays = 90: production keeps logs at least 365 days"),
     # 19. Kubernetes version
     ("dev", _set("cluster.kubernetesVersion", "1.29"), f"{CLUSTER}.kubernetesVersion = '1.29': Input should be '1.32', '1.33', '1.34' or '1.35'"),
@@ -135,7 +156,11 @@ CASES = [
         "gpu-inference-platform:clusterr = {}: unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, "
         "gpu-inference-platform:environment, gpu-inference-platform:network",
     ),
-    ("dev", _set("region", "us-east-1"), "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:network"),
+    (
+        "dev",
+        _set("region", "us-east-1"),
+        "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:network",
+    ),
     # 22. wrong types
     ("dev", _set("cluster.systemNodes.maxSize", "3"), f"{CLUSTER}.systemNodes.maxSize = '3': Input should be a valid integer"),
     ("dev", _set("network.availabilityZones", {"a": "us-east-1a"}), f"{NET}.availabilityZones = {{'a': 'us-east-1a'}}: Input should be a valid list"),
@@ -144,7 +169,11 @@ CASES = [
     ("dev", _set("environment", "qa"), "gpu-inference-platform:environment = 'qa': Input should be 'dev', 'staging' or 'prod'"),
     ("dev", _delete("cluster.systemNodes"), f"{CLUSTER}.systemNodes = None: required key is missing"),
     ("dev", _delete("aws:region"), "aws:region = None: required key is missing"),
-    ("dev", _set("costCenter", "ml platform/dev"), "gpu-inference-platform:costCenter = 'ml platform/dev': String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'"),
+    (
+        "dev",
+        _set("costCenter", "ml platform/dev"),
+        "gpu-inference-platform:costCenter = 'ml platform/dev': String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'",
+    ),
     (
         "prod",
         _set("cluster.adminPrincipalArns", ["platform-admins"]),
@@ -167,4 +196,3 @@ def test_all_problems_are_reported_together() -> None:
         f"{CLUSTER}.publicAccessCidrs[0] = '0.0.0.0/0': opens the API server to the internet; list your office/VPN ranges instead",
         f"{CLUSTER}.systemNodes.minSize = 9: greater than maxSize (3)",
     ]
-

@@ -1,0 +1,57 @@
+"""The offline preview CLI: summary, JSON, rendered manifests, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import ROOT, committed_raw, write_stack_file
+
+
+def _preview(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scripts.preview", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_prod_preview_prints_tree_writes_json_and_manifests(tmp_path: Path) -> None:
+    result = _preview("prod", "--json", str(tmp_path / "plan.json"), "--render-k8s", str(tmp_path / "k8s"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    document = json.loads((tmp_path / "plan.json").read_text())
+    assert lines[0] == f"stack prod: {len(document['resources'])} resources"
+    assert "  gpuinfra:network:Network network (35 resources)" in lines
+    assert "        3 x aws:ec2/natGateway:NatGateway" in lines
+    assert document["stack"] == "prod"
+    assert set(document["resources"][0]) == {"type", "name", "parent", "inputs"}
+    vpc = next(r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
+    assert (vpc["name"], vpc["parent"], vpc["inputs"]["cidrBlock"]) == ("network-vpc", "network", "10.42.0.0/16")
+    manifests = sorted((tmp_path / "k8s").glob("*.yaml"))
+    assert [p.name for p in manifests] == ["000-daemonset-gpu-nvidia-device-plugin.yaml"]
+    assert yaml.safe_load(manifests[0].read_text())["kind"] == "DaemonSet"
+
+
+def test_config_error_exits_2_with_message_and_no_traceback(tmp_path: Path) -> None:
+    raw = committed_raw("prod")
+    raw["cluster"]["endpointPublicAccess"] = True
+    raw["network"]["availabilityZones"] = ["us-west-2a", "us-west-2b"]
+    result = _preview("prod", "--config", str(write_stack_file(tmp_path / "Pulumi.prod.yaml", raw)), "--json", str(tmp_path / "plan.json"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: invalid stack configuration (3 problem(s)):",
+        "  - gpu-inference-platform:network.availabilityZones = ['us-west-2a', 'us-west-2b']: needs at least 3 zones for environment prod",
+        "  - gpu-inference-platform:cluster.endpointPublicAccess = True: production clusters must use the private endpoint only; allowed: false",
+        "  - gpu-inference-platform:cluster.publicAccessCidrs = []: a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)",
+    ]
+    assert not (tmp_path / "plan.json").exists(), "nothing is written when the config is invalid"
+
+
+def test_unreadable_config_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "Pulumi.dev.yaml"
+    bad.write_text("config: [not, a, mapping]\n")
+    result = _preview("dev", "--config", str(bad))
+    assert (result.returncode, "Traceback" in result.stderr) == (2, False)
+    assert result.stderr.strip() == f"error: cannot read stack config: {bad}: expected a top-level 'config:' mapping"
