@@ -61,6 +61,8 @@ class GpuCluster(PlatformComponent):
 
     cluster_name: pulumi.Output[str]
     """Name of the EKS cluster."""
+    cluster_arn: pulumi.Output[str]
+    """ARN of the EKS cluster."""
     endpoint: pulumi.Output[str]
     """API server endpoint."""
     oidc_provider_arn: pulumi.Output[str]
@@ -144,10 +146,14 @@ class GpuCluster(PlatformComponent):
         self._addon(name, cluster, "coredns", depends_on=[system_nodes])
 
         self.cluster_name = cluster.name
+        self.cluster_arn = cluster.arn
         self.endpoint = cluster.endpoint
         self.oidc_provider_arn = oidc.arn
         self.oidc_issuer_url = issuer
         self.cluster_security_group_id = cluster.vpc_config.apply(lambda c: c.cluster_security_group_id or "")
+        aws.ec2.Tag(
+            f"{name}-karpenter-discovery", resource_id=self.cluster_security_group_id, key="karpenter.sh/discovery", value=args.cluster_name, opts=self.child()
+        )
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca.data or ""), account.region).apply(
                 lambda a: eks_kubeconfig(a[0], a[1], a[2], a[3])

@@ -19,7 +19,7 @@ import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components.catalog import CPU_INSTANCE_TYPES, INSTANCE_TYPES
+from components.catalog import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, INSTANCE_TYPES
 from stacks.regions import REGION_AVAILABILITY_ZONES
 
 PROJECT = "gpu-inference-platform"
@@ -33,6 +33,9 @@ PRODUCTION_MIN_RETENTION_DAYS = 365
 PRODUCTION_MIN_AVAILABILITY_ZONES = 3
 MIN_AVAILABILITY_ZONES = 2
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+SPOT_NOTICE_S = 120
+PRODUCTION_MIN_SERVING_REPLICAS = 3
+Severity = Literal["error", "warning"]
 _AUTO_SUBNET_PREFIXES = range(16, 23)
 
 
@@ -43,6 +46,7 @@ class ConfigIssue:
     path: str
     value: Any
     problem: str
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         return f"{self.path} = {self.value!r}: {self.problem}"
@@ -136,6 +140,36 @@ class ClusterConfig(_Schema):
     system_nodes: NodeGroupConfig
 
 
+class GpuPoolConfig(_Schema):
+    """One GPU NodePool: which instance types, where, and how many GPUs at most."""
+
+    instance_types: list[str] = Field(min_length=1)
+    gpu_limit: int = Field(ge=1)
+    availability_zones: list[str] | None = None
+    """Defaults to every zone of the network."""
+    termination_grace_period_s: int = Field(default=110, ge=30, le=3600)
+
+
+class FleetConfig(_Schema):
+    """Elastic GPU capacity: a spot-first pool and an optional on-demand fallback pool."""
+
+    spot: GpuPoolConfig
+    on_demand: GpuPoolConfig | None = None
+    root_volume_gib: int = Field(default=200, ge=100, le=2000)
+    ami_alias: str = Field(default="al2023@latest", pattern=r"^al2023@(latest|v\d{8})$")
+    karpenter_version: str = Field(default="1.11.1", pattern=r"^\d+\.\d+\.\d+$")
+
+
+class ServingConfig(_Schema):
+    """How many Triton replicas the fleet must be able to host."""
+
+    gpus_per_replica: int = Field(default=1, ge=1, le=8)
+    floor_replicas: int = Field(ge=0)
+    """Always-on replicas, on the on-demand pool when there is one."""
+    min_spot_replicas: int = Field(default=0, ge=0)
+    max_spot_replicas: int = Field(ge=0)
+
+
 class StackConfig(_Schema):
     """The whole, validated configuration of one stack."""
 
@@ -144,11 +178,24 @@ class StackConfig(_Schema):
     cost_center: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     network: NetworkConfig
     cluster: ClusterConfig
+    fleet: FleetConfig
+    serving: ServingConfig
 
     @property
     def production(self) -> bool:
         """Production stacks get the strict rules (3 AZs, private endpoint, long retention)."""
         return self.environment == "prod"
+
+    def pool_zones(self, pool: GpuPoolConfig) -> list[str]:
+        """The zones a GPU pool launches into."""
+        return pool.availability_zones or self.network.availability_zones
+
+    def named_pools(self) -> dict[str, GpuPoolConfig]:
+        """GPU pools by their config key (`spot`, `onDemand`)."""
+        pools = {"spot": self.fleet.spot}
+        if self.fleet.on_demand is not None:
+            pools["onDemand"] = self.fleet.on_demand
+        return pools
 
 
 # ---------------------------------------------------------------- cross-field rules
@@ -156,6 +203,8 @@ class StackConfig(_Schema):
 Rule = Callable[[StackConfig], Iterator[ConfigIssue]]
 _NET = f"{PROJECT}:network"
 _CLUSTER = f"{PROJECT}:cluster"
+_FLEET = f"{PROJECT}:fleet"
+_SERVING = f"{PROJECT}:serving"
 
 
 def _region_and_zones(cfg: StackConfig) -> Iterator[ConfigIssue]:
@@ -224,6 +273,72 @@ def _retention(cfg: StackConfig) -> Iterator[ConfigIssue]:
             yield ConfigIssue(path, days, f"production keeps logs at least {PRODUCTION_MIN_RETENTION_DAYS} days")
 
 
+def _gpu_pools(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    gpus_per_replica = cfg.serving.gpus_per_replica
+    for key, pool in cfg.named_pools().items():
+        path = f"{_FLEET}.{key}"
+        for i, name in enumerate(pool.instance_types):
+            instance = INSTANCE_TYPES.get(name)
+            if instance is None or instance.gpu is None:
+                reason = "unknown instance type" if instance is None else "has no GPU"
+                yield ConfigIssue(f"{path}.instanceTypes[{i}]", name, f"{reason}; allowed: {', '.join(GPU_INSTANCE_TYPES)}")
+            elif instance.gpu.count < gpus_per_replica:
+                yield ConfigIssue(
+                    f"{path}.instanceTypes[{i}]", name, f"has {instance.gpu.count} GPU(s), fewer than serving.gpusPerReplica ({gpus_per_replica})"
+                )
+        architectures = sorted({INSTANCE_TYPES[t].cpu_architecture for t in pool.instance_types if t in INSTANCE_TYPES})
+        if len(architectures) > 1:
+            yield ConfigIssue(
+                f"{path}.instanceTypes", pool.instance_types, f"mixes CPU architectures ({', '.join(architectures)}); one pool must use one architecture"
+            )
+        zones = cfg.pool_zones(pool)
+        for i, zone in enumerate(pool.availability_zones or []):
+            if zone not in cfg.network.availability_zones:
+                yield ConfigIssue(f"{path}.availabilityZones[{i}]", zone, f"not a zone of the network; allowed: {', '.join(cfg.network.availability_zones)}")
+        if key == "spot":
+            if len(set(zones)) < MIN_AVAILABILITY_ZONES:
+                yield ConfigIssue(
+                    f"{path}.availabilityZones", zones, f"a spot pool needs at least {MIN_AVAILABILITY_ZONES} zones to survive a zonal capacity shortage"
+                )
+            if len({INSTANCE_TYPES[t].family for t in pool.instance_types if t in INSTANCE_TYPES}) < 2:
+                yield ConfigIssue(
+                    f"{path}.instanceTypes",
+                    pool.instance_types,
+                    "a spot pool with one instance family is interrupted all at once; list at least two",
+                    "warning",
+                )
+            if pool.termination_grace_period_s > SPOT_NOTICE_S:
+                yield ConfigIssue(
+                    f"{path}.terminationGracePeriodS",
+                    pool.termination_grace_period_s,
+                    f"spot nodes get a {SPOT_NOTICE_S} s notice; allowed: 30..{SPOT_NOTICE_S}",
+                )
+
+
+def _fleet_covers_serving(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    serving = cfg.serving
+    if serving.min_spot_replicas > serving.max_spot_replicas:
+        yield ConfigIssue(f"{_SERVING}.minSpotReplicas", serving.min_spot_replicas, f"greater than maxSpotReplicas ({serving.max_spot_replicas})")
+    if cfg.production and serving.floor_replicas + serving.min_spot_replicas < PRODUCTION_MIN_SERVING_REPLICAS:
+        yield ConfigIssue(
+            f"{_SERVING}.floorReplicas",
+            serving.floor_replicas,
+            f"production needs at least {PRODUCTION_MIN_SERVING_REPLICAS} replicas in total (floorReplicas + minSpotReplicas)",
+        )
+    floor_key, floor_pool = ("onDemand", cfg.fleet.on_demand) if cfg.fleet.on_demand else ("spot", cfg.fleet.spot)
+    floor_gpus = serving.floor_replicas * serving.gpus_per_replica
+    if floor_pool.gpu_limit < floor_gpus:
+        yield ConfigIssue(
+            f"{_FLEET}.{floor_key}.gpuLimit",
+            floor_pool.gpu_limit,
+            f"below the serving floor ({serving.floor_replicas} replicas x {serving.gpus_per_replica} GPU = {floor_gpus})",
+        )
+    peak_gpus = (serving.floor_replicas + serving.max_spot_replicas) * serving.gpus_per_replica
+    total = sum(pool.gpu_limit for pool in cfg.named_pools().values())
+    if total < peak_gpus:
+        yield ConfigIssue(f"{_FLEET}.spot.gpuLimit", cfg.fleet.spot.gpu_limit, f"the pools' limits ({total} GPUs) are below peak serving ({peak_gpus} GPUs)")
+
+
 def check_scaling_bounds(path: str, minimum: int, desired: int, maximum: int, keys: tuple[str, str, str]) -> Iterator[ConfigIssue]:
     """min <= desired <= max, reported against the key that breaks it."""
     min_key, desired_key, max_key = keys
@@ -233,7 +348,7 @@ def check_scaling_bounds(path: str, minimum: int, desired: int, maximum: int, ke
         yield ConfigIssue(f"{path}.{desired_key}", desired, f"outside [{min_key}, {max_key}] = [{minimum}, {maximum}]")
 
 
-RULES: tuple[Rule, ...] = (_region_and_zones, _subnets, _endpoint, _system_nodes, _retention)
+RULES: tuple[Rule, ...] = (_region_and_zones, _subnets, _endpoint, _system_nodes, _retention, _gpu_pools, _fleet_covers_serving)
 
 
 # ---------------------------------------------------------------- parsing and errors
@@ -275,16 +390,20 @@ def _issue_from_pydantic(error: Any) -> ConfigIssue:
     return ConfigIssue(path, error["input"], error["msg"].removeprefix("Value error, "))
 
 
-def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate a raw config tree (`aws:region` plus the project keys without their prefix)."""
+def parse_stack_config(raw: Mapping[str, Any]) -> tuple[StackConfig, list[ConfigIssue]]:
+    """Validate a raw config tree (`aws:region` plus the project keys without their prefix).
+
+    Returns the config and its warnings; raises `ConfigError` with every error.
+    """
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([_issue_from_pydantic(e) for e in exc.errors()]) from None
     issues = [issue for rule in RULES for issue in rule(config)]
-    if issues:
-        raise ConfigError(issues)
-    return config
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if errors:
+        raise ConfigError(errors)
+    return config, [issue for issue in issues if issue.severity == "warning"]
 
 
 def _decode(value: Any) -> Any:
@@ -303,7 +422,10 @@ def raw_config(pulumi_config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_stack_config() -> StackConfig:
-    """Read and validate the running stack's Pulumi config."""
+    """Read and validate the running stack's Pulumi config; warnings go to the Pulumi log."""
     from pulumi.runtime.config import CONFIG, get_config_env
 
-    return parse_stack_config(raw_config({**get_config_env(), **CONFIG.get()}))
+    config, warnings = parse_stack_config(raw_config({**get_config_env(), **CONFIG.get()}))
+    for warning in warnings:
+        pulumi.log.warn(f"config: {warning}")
+    return config

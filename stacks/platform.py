@@ -11,7 +11,11 @@ from components.base import tag_transformation
 from components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from components.iam import AccountContext
 from components.network import Network, NetworkArgs
-from stacks.config import PROJECT, StackConfig, load_stack_config
+from components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs, max_gpu_hours_per_month
+from stacks.config import PROJECT, GpuPoolConfig, StackConfig, load_stack_config
+
+SPOT_WEIGHT = 100
+ON_DEMAND_WEIGHT = 10
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class Platform:
 
     network: Network
     cluster: GpuCluster
+    fleet: SpotFleet
 
 
 def stack_tags(config: StackConfig) -> dict[str, str]:
@@ -30,6 +35,26 @@ def stack_tags(config: StackConfig) -> dict[str, str]:
 def cluster_name() -> str:
     """Physical EKS cluster name: unique per project and stack."""
     return f"gip-{pulumi.get_stack()}"
+
+
+def gpu_pools(config: StackConfig) -> list[GpuPoolArgs]:
+    """The fleet's NodePools: spot first (higher weight), on-demand fallback when configured."""
+
+    def pool(settings: GpuPoolConfig, capacity_type: CapacityType, weight: int, max_disrupted_nodes: str) -> GpuPoolArgs:
+        return GpuPoolArgs(
+            capacity_type=capacity_type,
+            instance_types=settings.instance_types,
+            availability_zones=config.pool_zones(settings),
+            gpu_limit=settings.gpu_limit,
+            weight=weight,
+            termination_grace_period_s=settings.termination_grace_period_s,
+            max_disrupted_nodes=max_disrupted_nodes,
+        )
+
+    pools = [pool(config.fleet.spot, "spot", SPOT_WEIGHT, "20%")]
+    if config.fleet.on_demand is not None:
+        pools.append(pool(config.fleet.on_demand, "on-demand", ON_DEMAND_WEIGHT, "1"))
+    return pools
 
 
 def build_platform(config: StackConfig) -> Platform:
@@ -70,14 +95,35 @@ def build_platform(config: StackConfig) -> Platform:
             admin_principal_arns=config.cluster.admin_principal_arns,
         ),
     )
-    return Platform(network=network, cluster=cluster)
+    fleet = SpotFleet(
+        "gpu-fleet",
+        SpotFleetArgs(
+            cluster_name=cluster.cluster_name,
+            cluster_arn=cluster.cluster_arn,
+            cluster_endpoint=cluster.endpoint,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            account=account,
+            pools=gpu_pools(config),
+            instance_tags={**stack_tags(config), "component": "spotfleet"},
+            root_volume_gib=config.fleet.root_volume_gib,
+            ami_alias=config.fleet.ami_alias,
+            karpenter_version=config.fleet.karpenter_version,
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider]),
+    )
+    return Platform(network=network, cluster=cluster, fleet=fleet)
 
 
 def main() -> None:
     """The Pulumi program: validate config, build the platform, export its handles."""
-    platform = build_platform(load_stack_config())
+    config = load_stack_config()
+    platform = build_platform(config)
     pulumi.export("vpcId", platform.network.vpc_id)
     pulumi.export("clusterName", platform.cluster.cluster_name)
     pulumi.export("clusterEndpoint", platform.cluster.endpoint)
     pulumi.export("oidcProviderArn", platform.cluster.oidc_provider_arn)
     pulumi.export("kubeconfig", platform.cluster.kubeconfig)
+    pulumi.export("fleetComputeCapabilities", sorted(platform.fleet.compute_capabilities))
+    pulumi.export("fleetMaxGpus", platform.fleet.max_gpus)
+    pulumi.export("fleetMaxGpuHoursPerMonth", max_gpu_hours_per_month(gpu_pools(config)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,10 @@ class Plan:
 
     stack: str
     resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """Stack exports (secrets redacted)."""
+    warnings: list[str] = field(default_factory=list)
+    """Warnings the program logged (e.g. config warnings)."""
 
     def of_type(self, type_token: str) -> list[PlannedResource]:
         """Resources with exactly this type token."""
@@ -109,20 +114,44 @@ class _RecordingMonitor(MockMonitor):
         return response
 
 
+async def _stack_exports() -> dict[str, Any]:
+    """The values passed to `pulumi.export`, secrets redacted."""
+    root = pulumi.runtime.get_root_resource()
+    exports: dict[str, Any] = {}
+    for key, value in getattr(root, "outputs", {}).items():
+        output = pulumi.Output.from_input(value)
+        exports[key] = SECRET_PLACEHOLDER if await output.is_secret() else _plain(await output.future())
+    return exports
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def run_program(program: Callable[[], None], *, stack: str, pulumi_config: Mapping[str, str]) -> Plan:
     """Run `program` as stack `stack` under mocks with the given flat Pulumi config; return its plan."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # before set_mocks, which binds the runtime to the current loop
     mocks = PlatformMocks(region=pulumi_config.get(REGION_KEY, "us-east-1"))
     monitor = _RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    collector = _WarningCollector()
+    logger = logging.getLogger(f"gpuinfra.preview.{stack}")
+    logger.propagate = False
+    logger.handlers = [collector]
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
     pulumi.runtime.set_all_config(dict(pulumi_config))
     try:
         loop.run_until_complete(run_pulumi_func(program))
+        exports = loop.run_until_complete(_stack_exports())
     finally:
         loop.close()
         asyncio.set_event_loop(None)
-    return Plan(stack=stack, resources=monitor.plan)
+    return Plan(stack=stack, resources=monitor.plan, outputs=exports, warnings=collector.messages)
 
 
 def _as_pulumi_value(value: Any) -> str:
@@ -163,6 +192,9 @@ def summary(plan: Plan) -> str:
     lines.append("  by type:")
     for type_token, count in sorted(Counter(r.type for r in plan.resources).items()):
         lines.append(f"      {count:>3} x {type_token}")
+    lines.append("  outputs:")
+    lines.extend(f"      {key}: {json.dumps(value)}" for key, value in sorted(plan.outputs.items()))
+    lines.extend(f"warning: {message}" for message in plan.warnings)
     return "\n".join(lines)
 
 

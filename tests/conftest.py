@@ -29,19 +29,20 @@ def committed_raw(stack: str) -> dict[str, Any]:
 
 
 def config_issues(stack: str, mutate: Callable[[dict[str, Any]], None]) -> list[str]:
-    """The issue lines a mutated copy of a committed stack config produces (empty if valid)."""
+    """The error lines (or, if valid, the `warning: ` lines) a mutated copy of a committed stack config produces."""
     raw = committed_raw(stack)
     mutate(raw)
     try:
-        parse_stack_config(raw)
+        _, warnings = parse_stack_config(raw)
     except ConfigError as error:
         return [str(issue) for issue in error.issues]
-    return []
+    return [f"warning: {w}" for w in warnings]
 
 
 def valid_config(stack: str) -> StackConfig:
     """A committed stack's parsed config."""
-    return parse_stack_config(committed_raw(stack))
+    config, _ = parse_stack_config(committed_raw(stack))
+    return config
 
 
 def write_stack_file(path: Path, raw: dict[str, Any]) -> Path:

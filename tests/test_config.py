@@ -154,12 +154,12 @@ CASES = [
         "dev",
         _set("clusterr", {}),
         "gpu-inference-platform:clusterr = {}: unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, "
-        "gpu-inference-platform:environment, gpu-inference-platform:network",
+        "gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:network, gpu-inference-platform:serving",
     ),
     (
         "dev",
         _set("region", "us-east-1"),
-        "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:network",
+        "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:network, gpu-inference-platform:serving",
     ),
     # 22. wrong types
     ("dev", _set("cluster.systemNodes.maxSize", "3"), f"{CLUSTER}.systemNodes.maxSize = '3': Input should be a valid integer"),

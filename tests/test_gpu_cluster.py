@@ -17,6 +17,7 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
         [
             ("aws:kms/key:Key", "gpu-secrets"),
             ("aws:cloudwatch/logGroup:LogGroup", "gpu-control-plane"),
+            ("aws:ec2/tag:Tag", "gpu-karpenter-discovery"),
             (ROLE, "gpu-cluster"),
             (ATTACHMENT, "gpu-cluster"),
             (CLUSTER, "gpu-eks"),
@@ -108,7 +109,13 @@ def test_prod_admins_get_cluster_admin_through_access_entries(plans: dict[str, P
     assert entry["principalArn"] == "arn:aws:iam::123456789012:role/platform-admins"
     assert association["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
     assert association["accessScope"] == {"type": "cluster"}
-    assert plans["dev"].of_type("aws:eks/accessEntry:AccessEntry") == []
+    assert [r.name for r in plans["dev"].children("gpu") if r.type == "aws:eks/accessEntry:AccessEntry"] == []
+
+
+def test_cluster_security_group_is_tagged_for_karpenter_discovery(plans: dict[str, Plan]) -> None:
+    tag = plans["dev"].get("aws:ec2/tag:Tag", "gpu-karpenter-discovery").inputs
+    cluster = plans["dev"].get(CLUSTER, "gpu-eks").outputs
+    assert tag == {"resourceId": cluster["vpcConfig"]["clusterSecurityGroupId"], "key": "karpenter.sh/discovery", "value": "gip-dev"}
 
 
 def test_kubernetes_provider_uses_exec_auth_and_is_secret(plans: dict[str, Plan]) -> None:

@@ -1,29 +1,67 @@
-"""Rendered Kubernetes objects validate against the schema of each stack's cluster version."""
+"""Rendered Kubernetes objects validate: built-in kinds against the cluster version's schema,
+Karpenter objects against the pinned chart's v1 API (tests/schemas/karpenter.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
 from stacks.preview import Plan, render_kubernetes
 from tests.conftest import STACKS, valid_config
+from tests.schemas.karpenter import SCHEMAS
+
+
+def validate(document: dict[str, Any], kubernetes_version: str) -> None:
+    """Raise if `document` is not a valid object for its kind."""
+    schema = SCHEMAS.get(document["kind"])
+    if schema is not None:
+        jsonschema.validate(document, schema)
+    else:
+        kubernetes_validate.validate(document, kubernetes_version, strict=True)
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_rendered_objects_match_the_cluster_schema(plans: dict[str, Plan], stack: str, tmp_path: Path) -> None:
+def test_rendered_objects_are_valid(plans: dict[str, Plan], stack: str, tmp_path: Path) -> None:
     version = valid_config(stack).cluster.kubernetes_version + ".0"
     written = render_kubernetes(plans[stack], tmp_path)
-    assert len(written) == len(plans[stack].kubernetes_objects()) >= 1
-    for path in written:
-        kubernetes_validate.validate(yaml.safe_load(path.read_text()), version, strict=True)
+    documents = [yaml.safe_load(path.read_text()) for path in written]
+    expected_pools = 1 if stack == "dev" else 2
+    assert sorted(d["kind"] for d in documents) == sorted(["DaemonSet", "EC2NodeClass"] + ["NodePool"] * expected_pools)
+    for document in documents:
+        validate(document, version)
 
 
-def test_validation_rejects_a_broken_object(plans: dict[str, Plan], tmp_path: Path) -> None:
-    path = render_kubernetes(plans["dev"], tmp_path)[0]
-    broken = yaml.safe_load(path.read_text())
+def _rendered(plans: dict[str, Plan], kind: str, tmp_path: Path) -> dict[str, Any]:
+    documents = [yaml.safe_load(p.read_text()) for p in render_kubernetes(plans["staging"], tmp_path)]
+    return next(d for d in documents if d["kind"] == kind)
+
+
+def test_validation_rejects_a_broken_builtin_object(plans: dict[str, Plan], tmp_path: Path) -> None:
+    broken = _rendered(plans, "DaemonSet", tmp_path)
     broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = 7
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(broken, "1.34.0", strict=True)
+        validate(broken, "1.34.0")
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value"),
+    [
+        ("NodePool", ("spec", "template", "spec", "taints", 0, "effect"), "NoEvict"),
+        ("NodePool", ("spec", "disruption", "consolidationPolicy"), "WhenUnderutilized"),
+        ("EC2NodeClass", ("spec", "metadataOptions", "httpToken"), "required"),
+        ("EC2NodeClass", ("apiVersion",), "karpenter.k8s.aws/v1beta1"),
+    ],
+)
+def test_validation_rejects_broken_karpenter_objects(plans: dict[str, Plan], tmp_path: Path, kind: str, path: tuple[Any, ...], value: str) -> None:
+    broken = _rendered(plans, kind, tmp_path)
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(jsonschema.ValidationError):
+        validate(broken, "1.34.0")

@@ -85,8 +85,8 @@ def test_s3_gateway_endpoint_serves_every_private_route_table(plans: dict[str, P
     endpoint = plans["prod"].get("aws:ec2/vpcEndpoint:VpcEndpoint", "network-s3").inputs
     assert (endpoint["serviceName"], endpoint["vpcEndpointType"]) == ("com.amazonaws.us-west-2.s3", "Gateway")
     private_tables = [r for r in plans["prod"].of_type("aws:ec2/routeTable:RouteTable") if "-private-" in r.name]
-    assert [rt.rsplit("-", 1)[0] for rt in endpoint["routeTableIds"]] == [t.name for t in private_tables]
-    assert [t.name for t in private_tables] == ["network-private-us-west-2a", "network-private-us-west-2b", "network-private-us-west-2c"]
+    assert sorted(rt.rsplit("-", 1)[0] for rt in endpoint["routeTableIds"]) == sorted(t.name for t in private_tables)
+    assert sorted(t.name for t in private_tables) == ["network-private-us-west-2a", "network-private-us-west-2b", "network-private-us-west-2c"]
 
 
 def test_flow_logs_capture_all_traffic_to_an_encrypted_bounded_log_group(plans: dict[str, Plan]) -> None:

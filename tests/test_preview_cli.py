@@ -29,8 +29,14 @@ def test_prod_preview_prints_tree_writes_json_and_manifests(tmp_path: Path) -> N
     vpc = next(r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
     assert (vpc["name"], vpc["parent"], vpc["inputs"]["cidrBlock"]) == ("network-vpc", "network", "10.42.0.0/16")
     manifests = sorted((tmp_path / "k8s").glob("*.yaml"))
-    assert [p.name for p in manifests] == ["000-daemonset-gpu-nvidia-device-plugin.yaml"]
-    assert yaml.safe_load(manifests[0].read_text())["kind"] == "DaemonSet"
+    assert sorted(yaml.safe_load(p.read_text())["metadata"]["name"] for p in manifests) == [
+        "gpu-fleet-gpu",
+        "gpu-fleet-on-demand",
+        "gpu-fleet-spot",
+        "gpu-nvidia-device-plugin",
+    ]
+    assert '      fleetComputeCapabilities: ["8.6", "8.9"]' in lines
+    assert '      kubeconfig: "[secret]"' in lines
 
 
 def test_config_error_exits_2_with_message_and_no_traceback(tmp_path: Path) -> None:

@@ -10,13 +10,16 @@ import pytest
 from stacks.preview import Plan
 from tests.conftest import STACKS
 
-COMPONENT_OF_ROOT = {"network": "network", "gpu": "gpucluster"}
+COMPONENT_OF_ROOT = {"network": "network", "gpu": "gpucluster", "gpu-fleet": "spotfleet"}
 UNTAGGABLE_TYPES = {
     "aws:ec2/route:Route",
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
     "aws:iam/rolePolicy:RolePolicy",
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+    "aws:sqs/queuePolicy:QueuePolicy",
+    "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:ec2/tag:Tag",
 }
 
 
