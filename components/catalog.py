@@ -55,11 +55,22 @@ _L4 = ("NVIDIA L4", 24, "8.9", "ada-lovelace")
 _L40S = ("NVIDIA L40S", 48, "8.9", "ada-lovelace")
 _A100_40 = ("NVIDIA A100 40GB", 40, "8.0", "ampere")
 _H100 = ("NVIDIA H100 80GB", 80, "9.0", "hopper")
+_T4G = ("NVIDIA T4G", 16, "7.5", "turing")
 
 
-def _gpu_type(name: str, vcpus: int, mem: int, price: float, gpu: tuple[str, int, str, str], *, count: int = 1) -> InstanceType:
+def _gpu_type(
+    name: str,
+    vcpus: int,
+    mem: int,
+    price: float,
+    gpu: tuple[str, int, str, str],
+    *,
+    count: int = 1,
+    cpu: CpuArchitecture = "x86_64",
+    source: str = KARPENTER_PRICING_2026_07,
+) -> InstanceType:
     model, gpu_mem, cc, arch = gpu
-    return InstanceType(name, vcpus, mem, "x86_64", price, KARPENTER_PRICING_2026_07, GpuSpec(model, count, gpu_mem, cc, arch))
+    return InstanceType(name, vcpus, mem, cpu, price, source, GpuSpec(model, count, gpu_mem, cc, arch))
 
 
 def _cpu_type(name: str, vcpus: int, mem: int, arch: CpuArchitecture, price: float) -> InstanceType:
@@ -73,6 +84,7 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
         _gpu_type("g5.xlarge", 4, 16, 1.006, _A10G),
         _gpu_type("g5.2xlarge", 8, 32, 1.212, _A10G),
         _gpu_type("g5.12xlarge", 48, 192, 5.672, _A10G, count=4),
+        _gpu_type("g5g.xlarge", 4, 8, 0.42, _T4G, cpu="arm64", source=EC2_LIST_PRICE_2025),
         _gpu_type("g6.xlarge", 4, 16, 0.8048, _L4),
         _gpu_type("g6e.xlarge", 4, 32, 1.861, _L40S),
         _gpu_type("p4d.24xlarge", 96, 1152, 21.9576, _A100_40, count=8),

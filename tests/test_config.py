@@ -15,6 +15,9 @@ from tests.conftest import STACKS, config_issues, valid_config
 
 NET = "gpu-inference-platform:network"
 CLUSTER = "gpu-inference-platform:cluster"
+FLEET = "gpu-inference-platform:fleet"
+SERVING = "gpu-inference-platform:serving"
+GPU_TYPES = "g4dn.xlarge, g5.12xlarge, g5.2xlarge, g5.xlarge, g5g.xlarge, g6.xlarge, g6e.xlarge, p4d.24xlarge, p5.48xlarge"
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -165,6 +168,48 @@ CASES = [
     ("dev", _set("cluster.systemNodes.maxSize", "3"), f"{CLUSTER}.systemNodes.maxSize = '3': Input should be a valid integer"),
     ("dev", _set("network.availabilityZones", {"a": "us-east-1a"}), f"{NET}.availabilityZones = {{'a': 'us-east-1a'}}: Input should be a valid list"),
     ("dev", _set("cluster", ["1.34"]), f"{CLUSTER} = ['1.34']: Input should be a valid dictionary or instance of ClusterConfig"),
+    # 4. GPU pools: unknown or CPU-only types
+    (
+        "dev",
+        _set("fleet.spot.instanceTypes", ["g5.xlarge", "g9.xlarge"]),
+        f"{FLEET}.spot.instanceTypes[1] = 'g9.xlarge': unknown instance type; allowed: {GPU_TYPES}",
+    ),
+    ("staging", _set("fleet.onDemand.instanceTypes", ["m5.large"]), f"{FLEET}.onDemand.instanceTypes[0] = 'm5.large': has no GPU; allowed: {GPU_TYPES}"),
+    # 5. GPUs per pod larger than an instance type of the pool
+    ("dev", _set("serving.gpusPerReplica", 4), f"{FLEET}.spot.instanceTypes[0] = 'g4dn.xlarge': has 1 GPU(s), fewer than serving.gpusPerReplica (4)"),
+    # 6. mixed CPU architectures
+    (
+        "dev",
+        _set("fleet.spot.instanceTypes", ["g5.xlarge", "g5g.xlarge"]),
+        f"{FLEET}.spot.instanceTypes = ['g5.xlarge', 'g5g.xlarge']: mixes CPU architectures (arm64, x86_64); one pool must use one architecture",
+    ),
+    # 8. spot pool in a single zone; zones outside the network
+    (
+        "dev",
+        _set("fleet.spot.availabilityZones", ["us-east-1a"]),
+        f"{FLEET}.spot.availabilityZones = ['us-east-1a']: a spot pool needs at least 2 zones to survive a zonal capacity shortage",
+    ),
+    (
+        "dev",
+        _set("fleet.spot.availabilityZones", ["us-east-1a", "us-east-1c"]),
+        f"{FLEET}.spot.availabilityZones[1] = 'us-east-1c': not a zone of the network; allowed: us-east-1a, us-east-1b",
+    ),
+    # 9. replica bounds; limits below what serving needs
+    ("dev", _set("serving.minSpotReplicas", 2), f"{SERVING}.minSpotReplicas = 2: greater than maxSpotReplicas (1)"),
+    ("staging", _set("serving.floorReplicas", 3), f"{FLEET}.onDemand.gpuLimit = 2: below the serving floor (3 replicas x 1 GPU = 3)"),
+    ("dev", _set("serving.maxSpotReplicas", 5), f"{FLEET}.spot.gpuLimit = 2: the pools' limits (2 GPUs) are below peak serving (6 GPUs)"),
+    # 10. prod needs 3 serving replicas
+    ("prod", _set("serving.floorReplicas", 2), f"{SERVING}.floorReplicas = 2: production needs at least 3 replicas in total (floorReplicas + minSpotReplicas)"),
+    # 15. spot drain longer than the interruption notice
+    ("dev", _set("fleet.spot.terminationGracePeriodS", 180), f"{FLEET}.spot.terminationGracePeriodS = 180: spot nodes get a 120 s notice; allowed: 30..120"),
+    # 21/22 inside the fleet
+    (
+        "dev",
+        _set("fleet.spot.gpuLimits", 4),
+        f"{FLEET}.spot.gpuLimits = 4: unknown key; allowed: availabilityZones, gpuLimit, instanceTypes, terminationGracePeriodS",
+    ),
+    ("dev", _set("fleet.spot.gpuLimit", "2"), f"{FLEET}.spot.gpuLimit = '2': Input should be a valid integer"),
+    ("dev", _set("fleet.amiAlias", "al2@latest"), f"{FLEET}.amiAlias = 'al2@latest': String should match pattern '^al2023@(latest|v\\d{{8}})$'"),
     # general
     ("dev", _set("environment", "qa"), "gpu-inference-platform:environment = 'qa': Input should be 'dev', 'staging' or 'prod'"),
     ("dev", _delete("cluster.systemNodes"), f"{CLUSTER}.systemNodes = None: required key is missing"),
@@ -185,6 +230,17 @@ CASES = [
 @pytest.mark.parametrize(("stack", "mutate", "expected"), CASES, ids=[c[2].split(" = ")[0] + "|" + c[2].split(": ", 1)[1][:30] for c in CASES])
 def test_bad_input_gives_clear_error(stack: str, mutate: Any, expected: str) -> None:
     assert expected in config_issues(stack, mutate)
+
+
+def test_single_family_spot_pool_is_a_warning_not_an_error() -> None:
+    assert config_issues("dev", _set("fleet.spot.instanceTypes", ["g5.xlarge", "g5.2xlarge"])) == [
+        f"warning: {FLEET}.spot.instanceTypes = ['g5.xlarge', 'g5.2xlarge']: a spot pool with one instance family is interrupted all at once; list at least two"
+    ]
+
+
+def test_spot_pool_defaults_to_every_network_zone() -> None:
+    config = valid_config("prod")
+    assert config.pool_zones(config.fleet.spot) == ["us-west-2a", "us-west-2b", "us-west-2c"]
 
 
 def test_all_problems_are_reported_together() -> None:

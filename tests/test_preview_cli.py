@@ -61,3 +61,14 @@ def test_unreadable_config_file_exits_2(tmp_path: Path) -> None:
     result = _preview("dev", "--config", str(bad))
     assert (result.returncode, "Traceback" in result.stderr) == (2, False)
     assert result.stderr.strip() == f"error: cannot read stack config: {bad}: expected a top-level 'config:' mapping"
+
+
+def test_config_warnings_are_printed_and_do_not_fail(tmp_path: Path) -> None:
+    raw = committed_raw("dev")
+    raw["fleet"]["spot"]["instanceTypes"] = ["g5.xlarge", "g5.2xlarge"]
+    result = _preview("dev", "--config", str(write_stack_file(tmp_path / "Pulumi.dev.yaml", raw)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        "warning: config: gpu-inference-platform:fleet.spot.instanceTypes = ['g5.xlarge', 'g5.2xlarge']: "
+        "a spot pool with one instance family is interrupted all at once; list at least two"
+    )
