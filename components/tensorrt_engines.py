@@ -1,0 +1,53 @@
+"""TensorRT engines: one plan per GPU compute capability, built by the TensorRT release of the Triton image.
+
+A plan only runs on the compute capability and TensorRT version it was built with
+("expecting compute 7.5 got compute 8.6"), so every GPU family the fleet can launch
+needs its own plan, built on that family, with the same NGC release (YY.MM) as Triton.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+TRITON_IMAGE_REPOSITORY = "nvcr.io/nvidia/tritonserver"
+TENSORRT_IMAGE_REPOSITORY = "nvcr.io/nvidia/tensorrt"
+_NGC_TAG = re.compile(r":(?P<release>\d{2}\.\d{2})-py3$")
+
+
+def ngc_release(image: str) -> str | None:
+    """The NGC release (`YY.MM`) of an `nvcr.io/nvidia/<name>:YY.MM-py3` image, or None."""
+    match = _NGC_TAG.search(image)
+    return match.group("release") if match else None
+
+
+def plan_filename(compute_capability: str) -> str:
+    """File name of the plan for one compute capability (selected by Triton's `cc_model_filenames`)."""
+    return f"model_cc{compute_capability}.plan"
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """The dynamic-shape optimisation profile of the encoder engine (batch x sequence)."""
+
+    max_batch: int
+    max_sequence: int
+    opt_batch: int = 32
+    opt_sequence: int = 64
+    min_sequence: int = 16
+    inputs: tuple[str, ...] = ("input_ids", "attention_mask")
+
+    def _shapes(self, batch: int, sequence: int) -> str:
+        return ",".join(f"{name}:{batch}x{sequence}" for name in self.inputs)
+
+    def trtexec_args(self, onnx_path: str, plan_path: str) -> list[str]:
+        """`trtexec` arguments that build an FP16 plan for this profile."""
+        return [
+            f"--onnx={onnx_path}",
+            f"--saveEngine={plan_path}",
+            "--fp16",
+            f"--minShapes={self._shapes(1, self.min_sequence)}",
+            f"--optShapes={self._shapes(self.opt_batch, self.opt_sequence)}",
+            f"--maxShapes={self._shapes(self.max_batch, self.max_sequence)}",
+            "--skipInference",
+        ]

@@ -1,0 +1,1 @@
+"""Model repository builds: export, parity checks, assembly, provenance."""
