@@ -5,19 +5,32 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint preview clean
+MODEL_SOURCES := $(shell find model_repo -type f -not -path '*/__pycache__/*') $(wildcard scripts/modelbuild/*.py) components/model_manifest.py components/tensorrt_engines.py
+STACKS := dev staging prod
+MODEL_BUILDS := build/models/cpu/manifest.json $(foreach s,$(STACKS),build/models/$(s)/manifest.json)
+
+.PHONY: setup demo test lint preview models clean
 
 setup: $(INSTALLED)
+
+# Servable repositories: cpu (served locally) and one gpu build per stack (its engine targets).
+models: $(MODEL_BUILDS)
+
+build/models/cpu/manifest.json: $(MODEL_SOURCES) | $(INSTALLED)
+	$(PY) -m scripts.build_models --target cpu --out build/models/cpu
+
+build/models/%/manifest.json: Pulumi.%.yaml $(MODEL_SOURCES) | $(INSTALLED)
+	$(PY) -m scripts.build_models --target gpu --stack $* --out build/models/$*
 
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
-demo: setup
+demo: setup models
 	$(PY) -m scripts.preview dev --json build/preview-dev.json --render-k8s build/k8s/dev
 
-test: setup
+test: setup models
 	$(PY) -m pytest -q -n 2
 
 lint: setup
@@ -25,7 +38,7 @@ lint: setup
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-preview: setup
+preview: setup models
 	$(PY) -m scripts.preview $(STACK) --json build/preview-$(STACK).json --render-k8s build/k8s/$(STACK)
 
 clean:

@@ -7,9 +7,13 @@ needs its own plan, built on that family, with the same NGC release (YY.MM) as T
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
+ENGINE_PLAN_NAME = "engine-plan.json"
 TRITON_IMAGE_REPOSITORY = "nvcr.io/nvidia/tritonserver"
 TENSORRT_IMAGE_REPOSITORY = "nvcr.io/nvidia/tensorrt"
 _NGC_TAG = re.compile(r":(?P<release>\d{2}\.\d{2})-py3$")
@@ -51,3 +55,22 @@ class EngineProfile:
             f"--maxShapes={self._shapes(self.max_batch, self.max_sequence)}",
             "--skipInference",
         ]
+
+
+def engine_plan_entry(compute_capability: str, ngc_release: str, profile: EngineProfile, plan_path: str) -> dict[str, Any]:
+    """How one plan is built: written by the model build, read by the engine Jobs."""
+    return {
+        "compute_capability": compute_capability,
+        "tensorrt_image_release": ngc_release,
+        "profile": {**asdict(profile), "inputs": list(profile.inputs)},
+        "trtexec": profile.trtexec_args("model.onnx", Path(plan_path).name),
+    }
+
+
+def load_engine_profiles(repository_dir: Path) -> dict[str, EngineProfile]:
+    """Plan path -> build profile, from a repository's engine plan (empty for cpu builds)."""
+    path = repository_dir / ENGINE_PLAN_NAME
+    if not path.is_file():
+        return {}
+    entries: dict[str, dict[str, Any]] = json.loads(path.read_text())
+    return {plan: EngineProfile(**{**entry["profile"], "inputs": tuple(entry["profile"]["inputs"])}) for plan, entry in entries.items()}

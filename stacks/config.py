@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 
 from components.catalog import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, INSTANCE_TYPES
+from components.tensorrt_engines import TENSORRT_IMAGE_REPOSITORY, TRITON_IMAGE_REPOSITORY, ngc_release
 from stacks.regions import REGION_AVAILABILITY_ZONES
 
 PROJECT = "gpu-inference-platform"
@@ -161,13 +162,26 @@ class FleetConfig(_Schema):
 
 
 class ServingConfig(_Schema):
-    """How many Triton replicas the fleet must be able to host."""
+    """The Triton deployment: image and how many replicas the fleet must be able to host."""
 
+    triton_image: str
+    """Pinned `nvcr.io/nvidia/tritonserver:YY.MM-py3`; engines are built with the same YY.MM."""
     gpus_per_replica: int = Field(default=1, ge=1, le=8)
     floor_replicas: int = Field(ge=0)
     """Always-on replicas, on the on-demand pool when there is one."""
     min_spot_replicas: int = Field(default=0, ge=0)
     max_spot_replicas: int = Field(ge=0)
+
+
+class ModelRepositoryConfig(_Schema):
+    """Where the built repository is and which GPU families get TensorRT engines."""
+
+    build_dir: str = Field(min_length=1)
+    """Output of `python -m scripts.build_models --target gpu --stack <stack> --out <build_dir>`."""
+    engine_targets: list[str] = Field(min_length=1)
+    """Compute capabilities that get a TensorRT plan; must cover every GPU the fleet can launch."""
+    tensorrt_image: str
+    noncurrent_version_days: int = Field(default=90, ge=1, le=3650)
 
 
 class StackConfig(_Schema):
@@ -180,6 +194,7 @@ class StackConfig(_Schema):
     cluster: ClusterConfig
     fleet: FleetConfig
     serving: ServingConfig
+    model_repository: ModelRepositoryConfig
 
     @property
     def production(self) -> bool:
@@ -205,6 +220,7 @@ _NET = f"{PROJECT}:network"
 _CLUSTER = f"{PROJECT}:cluster"
 _FLEET = f"{PROJECT}:fleet"
 _SERVING = f"{PROJECT}:serving"
+_MODELS = f"{PROJECT}:modelRepository"
 
 
 def _region_and_zones(cfg: StackConfig) -> Iterator[ConfigIssue]:
@@ -339,6 +355,54 @@ def _fleet_covers_serving(cfg: StackConfig) -> Iterator[ConfigIssue]:
         yield ConfigIssue(f"{_FLEET}.spot.gpuLimit", cfg.fleet.spot.gpu_limit, f"the pools' limits ({total} GPUs) are below peak serving ({peak_gpus} GPUs)")
 
 
+def _engines_cover_fleet(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    targets = cfg.model_repository.engine_targets
+    known = sorted({gpu.compute_capability for t in INSTANCE_TYPES.values() if (gpu := t.gpu) is not None})
+    for i, target in enumerate(targets):
+        if target not in known:
+            yield ConfigIssue(f"{_MODELS}.engineTargets[{i}]", target, f"not the compute capability of any GPU in the catalog; allowed: {', '.join(known)}")
+    launchable: dict[str, list[str]] = {}
+    for pool in cfg.named_pools().values():
+        for name in pool.instance_types:
+            gpu = INSTANCE_TYPES[name].gpu if name in INSTANCE_TYPES else None
+            if gpu is not None:
+                launchable.setdefault(gpu.compute_capability, []).append(name)
+    for i, target in enumerate(targets):
+        if target in known and target not in launchable:
+            yield ConfigIssue(
+                f"{_MODELS}.engineTargets[{i}]", target, "no instance type of the fleet has this compute capability; its plan cannot be built", "warning"
+            )
+    for capability, types in sorted(launchable.items()):
+        if capability not in targets:
+            yield ConfigIssue(
+                f"{_MODELS}.engineTargets",
+                targets,
+                f"the fleet can launch compute capability {capability} ({', '.join(sorted(set(types)))}) but no TensorRT engine is built for it; "
+                f"add {capability!r} or remove those types",
+            )
+
+
+def _images(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    images = {
+        f"{_SERVING}.tritonImage": (cfg.serving.triton_image, TRITON_IMAGE_REPOSITORY),
+        f"{_MODELS}.tensorrtImage": (cfg.model_repository.tensorrt_image, TENSORRT_IMAGE_REPOSITORY),
+    }
+    releases = {}
+    for path, (image, repository) in images.items():
+        release = ngc_release(image)
+        if release is None or not image.startswith(f"{repository}:"):
+            yield ConfigIssue(path, image, f"must be pinned to an NGC release: {repository}:YY.MM-py3 (never 'latest' or untagged)")
+        else:
+            releases[path] = release
+    if len(set(releases.values())) > 1:
+        triton, tensorrt = releases.values()
+        yield ConfigIssue(
+            f"{_MODELS}.tensorrtImage",
+            cfg.model_repository.tensorrt_image,
+            f"TensorRT release {tensorrt} differs from the Triton release {triton}; plans only load in the TensorRT they were built with",
+        )
+
+
 def check_scaling_bounds(path: str, minimum: int, desired: int, maximum: int, keys: tuple[str, str, str]) -> Iterator[ConfigIssue]:
     """min <= desired <= max, reported against the key that breaks it."""
     min_key, desired_key, max_key = keys
@@ -348,7 +412,7 @@ def check_scaling_bounds(path: str, minimum: int, desired: int, maximum: int, ke
         yield ConfigIssue(f"{path}.{desired_key}", desired, f"outside [{min_key}, {max_key}] = [{minimum}, {maximum}]")
 
 
-RULES: tuple[Rule, ...] = (_region_and_zones, _subnets, _endpoint, _system_nodes, _retention, _gpu_pools, _fleet_covers_serving)
+RULES: tuple[Rule, ...] = (_region_and_zones, _subnets, _endpoint, _system_nodes, _retention, _gpu_pools, _fleet_covers_serving, _engines_cover_fleet, _images)
 
 
 # ---------------------------------------------------------------- parsing and errors

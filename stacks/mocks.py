@@ -15,6 +15,7 @@ import pulumi
 
 MOCK_ACCOUNT_ID = "123456789012"
 MOCK_PARTITION = "aws"
+_GLOBAL_SERVICES = ("iam",)
 
 
 def _digest(text: str, length: int) -> str:
@@ -33,7 +34,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
         resource_id = f"{args.name}-{_digest(args.typ + args.name, 8)}"
         if package == "aws":
             service = module.split("/")[0]
-            outputs.setdefault("arn", f"arn:{MOCK_PARTITION}:{service}:{self.region}:{MOCK_ACCOUNT_ID}:{kind.lower()}/{resource_id}")
+            region = "" if service in _GLOBAL_SERVICES else self.region
+            outputs.setdefault("arn", f"arn:{MOCK_PARTITION}:{service}:{region}:{MOCK_ACCOUNT_ID}:{kind.lower()}/{resource_id}")
             outputs.setdefault("name", args.name)
         outputs.update(self._computed(args, resource_id))
         return resource_id, outputs
@@ -52,6 +54,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 }
             case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
                 return {"arn": f"arn:{MOCK_PARTITION}:iam::{MOCK_ACCOUNT_ID}:oidc-provider/{inputs['url'].removeprefix('https://')}"}
+            case "aws:s3/bucket:Bucket":
+                return {"bucket": resource_id, "arn": f"arn:{MOCK_PARTITION}:s3:::{resource_id}"}
+            case "aws:sqs/queue:Queue":
+                return {"url": f"https://sqs.{self.region}.amazonaws.com/{MOCK_ACCOUNT_ID}/{resource_id}", "name": resource_id}
             case "aws:iam/role:Role":
                 return {"arn": f"arn:{MOCK_PARTITION}:iam::{MOCK_ACCOUNT_ID}:role/{resource_id}", "name": resource_id}
             case "aws:ec2/launchTemplate:LaunchTemplate":

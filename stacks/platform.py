@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
 from components.base import tag_transformation
+from components.catalog import INSTANCE_TYPES
 from components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from components.iam import AccountContext
+from components.model_manifest import MANIFEST_NAME, Manifest, load_manifest
+from components.model_repository import EngineBuildArgs, ModelRepository, ModelRepositoryArgs
 from components.network import Network, NetworkArgs
 from components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs, max_gpu_hours_per_month
-from stacks.config import PROJECT, GpuPoolConfig, StackConfig, load_stack_config
+from components.tensorrt_engines import load_engine_profiles
+from stacks.config import PROJECT, ConfigError, ConfigIssue, GpuPoolConfig, StackConfig, load_stack_config
 
 SPOT_WEIGHT = 100
 ON_DEMAND_WEIGHT = 10
@@ -25,6 +30,7 @@ class Platform:
     network: Network
     cluster: GpuCluster
     fleet: SpotFleet
+    models: ModelRepository
 
 
 def stack_tags(config: StackConfig) -> dict[str, str]:
@@ -57,8 +63,37 @@ def gpu_pools(config: StackConfig) -> list[GpuPoolArgs]:
     return pools
 
 
+def built_model_repository(config: StackConfig) -> Manifest:
+    """The manifest of the stack's built repository, checked against the engine targets it must carry."""
+    settings = config.model_repository
+    path = f"{PROJECT}:modelRepository.buildDir"
+    build_dir = Path(settings.build_dir)
+    rebuild = f"build it with: python -m scripts.build_models --target gpu --stack {pulumi.get_stack()} --out {settings.build_dir}"
+    if not (build_dir / MANIFEST_NAME).is_file():
+        raise ConfigError([ConfigIssue(path, settings.build_dir, f"no built repository ({MANIFEST_NAME}) there; {rebuild}")])
+    manifest = load_manifest(build_dir)
+    built = sorted(set(manifest.engines.values()))
+    if built != sorted(settings.engine_targets):
+        raise ConfigError(
+            [ConfigIssue(path, settings.build_dir, f"built with engines for {built}, but engineTargets is {sorted(settings.engine_targets)}; {rebuild}")]
+        )
+    return manifest
+
+
+def instance_types_by_capability(pools: list[GpuPoolArgs]) -> dict[str, list[str]]:
+    """Fleet instance types grouped by GPU compute capability."""
+    grouped: dict[str, set[str]] = {}
+    for pool in pools:
+        for name in pool.instance_types:
+            gpu = INSTANCE_TYPES[name].gpu
+            if gpu is not None:
+                grouped.setdefault(gpu.compute_capability, set()).add(name)
+    return {cc: sorted(types) for cc, types in grouped.items()}
+
+
 def build_platform(config: StackConfig) -> Platform:
     """Create every component of the stack described by `config`."""
+    manifest = built_model_repository(config)
     pulumi.runtime.register_stack_transformation(tag_transformation(stack_tags(config), enforce=True))
     account = AccountContext(
         account_id=aws.get_caller_identity_output().account_id,
@@ -95,6 +130,7 @@ def build_platform(config: StackConfig) -> Platform:
             admin_principal_arns=config.cluster.admin_principal_arns,
         ),
     )
+    pools = gpu_pools(config)
     fleet = SpotFleet(
         "gpu-fleet",
         SpotFleetArgs(
@@ -104,7 +140,7 @@ def build_platform(config: StackConfig) -> Platform:
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer_url=cluster.oidc_issuer_url,
             account=account,
-            pools=gpu_pools(config),
+            pools=pools,
             instance_tags={**stack_tags(config), "component": "spotfleet"},
             root_volume_gib=config.fleet.root_volume_gib,
             ami_alias=config.fleet.ami_alias,
@@ -112,7 +148,25 @@ def build_platform(config: StackConfig) -> Platform:
         ),
         pulumi.ResourceOptions(providers=[cluster.provider]),
     )
-    return Platform(network=network, cluster=cluster, fleet=fleet)
+    spec = config.model_repository
+    models = ModelRepository(
+        "models",
+        ModelRepositoryArgs(
+            repository_dir=Path(spec.build_dir),
+            manifest=manifest,
+            account=account,
+            noncurrent_version_days=spec.noncurrent_version_days,
+            engines=EngineBuildArgs(
+                tensorrt_image=spec.tensorrt_image,
+                profiles=load_engine_profiles(Path(spec.build_dir)),
+                instance_types_by_capability=instance_types_by_capability(pools),
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer_url=cluster.oidc_issuer_url,
+            ),
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[fleet]),
+    )
+    return Platform(network=network, cluster=cluster, fleet=fleet, models=models)
 
 
 def main() -> None:
@@ -127,3 +181,7 @@ def main() -> None:
     pulumi.export("fleetComputeCapabilities", sorted(platform.fleet.compute_capabilities))
     pulumi.export("fleetMaxGpus", platform.fleet.max_gpus)
     pulumi.export("fleetMaxGpuHoursPerMonth", max_gpu_hours_per_month(gpu_pools(config)))
+    pulumi.export("modelTreeHash", platform.models.tree_hash)
+    pulumi.export("modelBucket", platform.models.bucket_name)
+    pulumi.export("modelPrefix", platform.models.prefix)
+    pulumi.export("modelReadPolicyArn", platform.models.read_policy_arn)

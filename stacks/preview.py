@@ -85,7 +85,9 @@ class Plan:
 
 
 def _plain(value: Any) -> Any:
-    """Engine wire values as a reader expects them: secrets redacted, integral numbers as ints."""
+    """Engine wire values as a reader expects them: secrets redacted, integral numbers as ints, assets by path."""
+    if isinstance(value, pulumi.FileAsset):
+        return {"fileAsset": value.path}
     if isinstance(value, Mapping):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
             return SECRET_PLACEHOLDER

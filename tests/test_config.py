@@ -157,12 +157,13 @@ CASES = [
         "dev",
         _set("clusterr", {}),
         "gpu-inference-platform:clusterr = {}: unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, "
-        "gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:network, gpu-inference-platform:serving",
+        "gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:modelRepository, gpu-inference-platform:network, "
+        "gpu-inference-platform:serving",
     ),
     (
         "dev",
         _set("region", "us-east-1"),
-        "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:network, gpu-inference-platform:serving",
+        "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:modelRepository, gpu-inference-platform:network, gpu-inference-platform:serving",
     ),
     # 22. wrong types
     ("dev", _set("cluster.systemNodes.maxSize", "3"), f"{CLUSTER}.systemNodes.maxSize = '3': Input should be a valid integer"),
@@ -233,7 +234,11 @@ def test_bad_input_gives_clear_error(stack: str, mutate: Any, expected: str) -> 
 
 
 def test_single_family_spot_pool_is_a_warning_not_an_error() -> None:
-    assert config_issues("dev", _set("fleet.spot.instanceTypes", ["g5.xlarge", "g5.2xlarge"])) == [
+    def one_family(raw: dict[str, Any]) -> None:
+        raw["fleet"]["spot"]["instanceTypes"] = ["g5.xlarge", "g5.2xlarge"]
+        raw["modelRepository"]["engineTargets"] = ["8.6"]
+
+    assert config_issues("dev", one_family) == [
         f"warning: {FLEET}.spot.instanceTypes = ['g5.xlarge', 'g5.2xlarge']: a spot pool with one instance family is interrupted all at once; list at least two"
     ]
 

@@ -30,8 +30,10 @@ def test_rendered_objects_are_valid(plans: dict[str, Plan], stack: str, tmp_path
     version = valid_config(stack).cluster.kubernetes_version + ".0"
     written = render_kubernetes(plans[stack], tmp_path)
     documents = [yaml.safe_load(path.read_text()) for path in written]
-    expected_pools = 1 if stack == "dev" else 2
-    assert sorted(d["kind"] for d in documents) == sorted(["DaemonSet", "EC2NodeClass"] + ["NodePool"] * expected_pools)
+    config = valid_config(stack)
+    pools = 1 if config.fleet.on_demand is None else 2
+    jobs = len(config.model_repository.engine_targets)
+    assert sorted(d["kind"] for d in documents) == sorted(["DaemonSet", "EC2NodeClass", "Namespace", "ServiceAccount"] + ["NodePool"] * pools + ["Job"] * jobs)
     for document in documents:
         validate(document, version)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from components.model_manifest import load_manifest
 from tests.conftest import ROOT, committed_raw, write_stack_file
 
 
@@ -29,11 +30,18 @@ def test_prod_preview_prints_tree_writes_json_and_manifests(tmp_path: Path) -> N
     vpc = next(r for r in document["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
     assert (vpc["name"], vpc["parent"], vpc["inputs"]["cidrBlock"]) == ("network-vpc", "network", "10.42.0.0/16")
     manifests = sorted((tmp_path / "k8s").glob("*.yaml"))
+    tree = document["resources"] and next(r for r in document["resources"] if r["type"] == "gpuinfra:modelrepository:ModelRepository")
+    assert tree["name"] == "models"
+    short = load_manifest(ROOT / "build/models/prod").short_hash
     assert sorted(yaml.safe_load(p.read_text())["metadata"]["name"] for p in manifests) == [
         "gpu-fleet-gpu",
         "gpu-fleet-on-demand",
         "gpu-fleet-spot",
         "gpu-nvidia-device-plugin",
+        "models-engine-builder",
+        "models-engines",
+        f"trt-{short}-cc86",
+        f"trt-{short}-cc89",
     ]
     assert '      fleetComputeCapabilities: ["8.6", "8.9"]' in lines
     assert '      kubeconfig: "[secret]"' in lines
@@ -66,9 +74,13 @@ def test_unreadable_config_file_exits_2(tmp_path: Path) -> None:
 def test_config_warnings_are_printed_and_do_not_fail(tmp_path: Path) -> None:
     raw = committed_raw("dev")
     raw["fleet"]["spot"]["instanceTypes"] = ["g5.xlarge", "g5.2xlarge"]
-    result = _preview("dev", "--config", str(write_stack_file(tmp_path / "Pulumi.dev.yaml", raw)))
+    result = _preview("dev", "--config", str(write_stack_file(tmp_path / "Pulumi.dev.yaml", raw)), "--json", str(tmp_path / "plan.json"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == (
+    assert [line for line in result.stdout.splitlines() if line.startswith("warning:")] == [
         "warning: config: gpu-inference-platform:fleet.spot.instanceTypes = ['g5.xlarge', 'g5.2xlarge']: "
-        "a spot pool with one instance family is interrupted all at once; list at least two"
-    )
+        "a spot pool with one instance family is interrupted all at once; list at least two",
+        "warning: config: gpu-inference-platform:modelRepository.engineTargets[0] = '7.5': no instance type of the fleet has this compute capability; its plan cannot be built",
+        "warning: config: gpu-inference-platform:modelRepository.engineTargets[2] = '8.9': no instance type of the fleet has this compute capability; its plan cannot be built",
+    ]
+    jobs = [r["name"] for r in json.loads((tmp_path / "plan.json").read_text())["resources"] if r["type"] == "kubernetes:batch/v1:Job"]
+    assert [name.rsplit("-", 1)[1] for name in jobs] == ["cc86"], "only the launchable GPU family gets an engine Job"

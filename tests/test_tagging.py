@@ -10,7 +10,7 @@ import pytest
 from stacks.preview import Plan
 from tests.conftest import STACKS
 
-COMPONENT_OF_ROOT = {"network": "network", "gpu": "gpucluster", "gpu-fleet": "spotfleet"}
+COMPONENT_OF_ROOT = {"network": "network", "gpu": "gpucluster", "gpu-fleet": "spotfleet", "models": "modelrepository"}
 UNTAGGABLE_TYPES = {
     "aws:ec2/route:Route",
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
@@ -20,6 +20,12 @@ UNTAGGABLE_TYPES = {
     "aws:sqs/queuePolicy:QueuePolicy",
     "aws:cloudwatch/eventTarget:EventTarget",
     "aws:ec2/tag:Tag",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
 }
 
 

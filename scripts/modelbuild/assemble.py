@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from components.model_manifest import MANIFEST_NAME, Manifest, sha256_file, write_manifest
-from components.tensorrt_engines import EngineProfile, plan_filename
+from components.tensorrt_engines import ENGINE_PLAN_NAME, EngineProfile, engine_plan_entry, plan_filename
 from scripts.modelbuild import engines
 from scripts.modelbuild.export import (
     ONNX_MIN_COSINE,
@@ -31,7 +31,6 @@ from scripts.modelbuild.export import (
 from scripts.modelbuild.spec import MODEL_REPO, EmbeddingModelSpec
 
 TARGETS = ("cpu", "gpu")
-ENGINE_PLAN_NAME = "engine-plan.json"
 _TOOL_PACKAGES = ("torch", "onnx", "onnxruntime", "tokenizers", "transformers", "numpy")
 
 
@@ -104,7 +103,15 @@ def build_repository(
     engine_plan: dict[str, dict[str, object]] = {}
     source: dict[str, str] = {}
     for spec in specs:
-        parity += _build_model(spec, target, out, sorted(set(compute_capabilities)), ngc_release, engine_paths, engine_plan)
+        parity += _build_model(
+            spec,
+            target=target,
+            out=out,
+            capabilities=sorted(set(compute_capabilities)),
+            ngc_release=ngc_release,
+            engine_paths=engine_paths,
+            engine_plan=engine_plan,
+        )
         weights = spec.weights_dir / "model.safetensors"
         source[f"{spec.ensemble}.weights_package"] = f"{spec.weights_package}=={importlib.metadata.version(spec.weights_package.replace('_', '-'))}"
         source[f"{spec.ensemble}.weights_sha256"] = sha256_file(weights)
@@ -116,6 +123,7 @@ def build_repository(
 
 def _build_model(
     spec: EmbeddingModelSpec,
+    *,
     target: str,
     out: Path,
     capabilities: list[str],
@@ -146,12 +154,12 @@ def _build_model(
         config.write("".join(f'cc_model_filenames {{ key: "{cc}", value: "{plan_filename(cc)}" }}\n' for cc in capabilities))
     for cc, plan in plans.items():
         engine_paths[plan] = cc
-        engine_plan[plan] = {"compute_capability": cc, "tensorrt_image_release": ngc_release, "trtexec": profile.trtexec_args("model.onnx", plan_filename(cc))}
-    return parity + _build_local_engine(spec, profile, onnx_path, plans, input_ids, attention_mask, out)
+        engine_plan[plan] = engine_plan_entry(cc, ngc_release, profile, plan)
+    return parity + _build_local_engine(spec, profile=profile, onnx_path=onnx_path, plans=plans, input_ids=input_ids, attention_mask=attention_mask, out=out)
 
 
 def _build_local_engine(
-    spec: EmbeddingModelSpec, profile: EngineProfile, onnx_path: Path, plans: dict[str, str], input_ids: np.ndarray, attention_mask: np.ndarray, out: Path
+    spec: EmbeddingModelSpec, *, profile: EngineProfile, onnx_path: Path, plans: dict[str, str], input_ids: np.ndarray, attention_mask: np.ndarray, out: Path
 ) -> list[Parity]:
     """Where TensorRT and a GPU are present, build this GPU's plan now and check it against ONNX."""
     if engines.tensorrt_unavailable_reason() is not None:

@@ -83,7 +83,7 @@ def export_onnx(encoder: SentenceEncoder, tokenizer: Tokenizer, path: Path, opse
 def torch_embeddings(encoder: SentenceEncoder, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
     """Reference embeddings from torch eager."""
     with torch.no_grad():
-        return encoder(torch.from_numpy(input_ids), torch.from_numpy(attention_mask)).numpy()
+        return np.asarray(encoder(torch.from_numpy(input_ids), torch.from_numpy(attention_mask)).numpy())
 
 
 def onnx_embeddings(path: Path, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

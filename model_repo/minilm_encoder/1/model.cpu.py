@@ -4,6 +4,7 @@ Requests of different sequence lengths arrive together (ragged batching); they a
 padded to one length (padding is masked out by mean pooling) and run as one batch.
 """
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ class TritonPythonModel:
     def initialize(self, args):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(Path(args["model_repository"]) / args["model_version"] / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(Path(args["model_repository"]) / args["model_version"] / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
 
     def execute(self, requests):
         batches = [
@@ -28,4 +31,4 @@ class TritonPythonModel:
         attention_mask = np.concatenate([np.pad(mask, ((0, 0), (0, length - mask.shape[1]))) for _, mask in batches])
         embeddings = self.session.run(["embedding"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
         bounds = np.cumsum([0] + [ids.shape[0] for ids, _ in batches])
-        return [pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("embedding", embeddings[start:end])]) for start, end in zip(bounds[:-1], bounds[1:])]
+        return [pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("embedding", embeddings[start:end])]) for start, end in pairwise(bounds)]
