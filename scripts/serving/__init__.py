@@ -1,0 +1,1 @@
+"""Local serving with the real Triton Inference Server bundled in the nvidia-pytriton wheel."""
