@@ -29,6 +29,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def http_ready(url: str) -> bool:
+    """GET http://<url>/v2/health/ready answers 200."""
+    try:
+        with urllib.request.urlopen(f"http://{url}/v2/health/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
 def _pytriton_dir() -> Path:
     import pytriton
 
@@ -96,12 +105,8 @@ class LocalTriton:
         return env
 
     def is_ready(self) -> bool:
-        """GET /v2/health/ready answers 200."""
-        try:
-            with urllib.request.urlopen(f"http://{self.url}/v2/health/ready", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
+        """The server reports ready."""
+        return http_ready(self.url)
 
     def start(self, ready_timeout_s: float = 180) -> LocalTriton:
         """Verify the repository against its manifest, serve a private copy of it, wait until ready.
