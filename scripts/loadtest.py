@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         report["ratios"] = {"batching_vs_ceiling": batching / ceiling, "batching_vs_no_batching": batching / plain_best}
         print(f"in-process ONNX Runtime ceiling: {ceiling:.1f} embeddings/s (batch {report['onnxruntime_ceiling']['best_batch']})")
         print(
-            f"Triton with batching: {batching:.1f} emb/s = {batching / ceiling:.0%} of the ceiling, {batching / plain_best:.2f}x Triton without batching ({plain_best:.1f})"
+            f"Triton with batching: {batching:.1f} emb/s = {batching / ceiling:.0%} of the ceiling, "
+            f"{batching / plain_best:.2f}x Triton without batching ({plain_best:.1f})"
         )
     _chart(args.chart, series, ceiling)
     print(f"chart: {args.chart}")
