@@ -22,6 +22,8 @@ class TritonPythonModel:
 
     def _tokenize(self, request):
         text = pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy().reshape(-1)
+        if text.size == 0:
+            return pb_utils.InferenceResponse(error=pb_utils.TritonError("TEXT is empty: send at least one sentence"))
         try:
             sentences = [item.decode("utf-8") for item in text]
         except UnicodeDecodeError as error:

@@ -1,0 +1,133 @@
+"""The real Triton (bundled in nvidia-pytriton) serving the cpu build: correctness, batching, errors, lifecycle."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from scripts.modelbuild.export import load_tokenizer, onnx_embeddings, tokenize
+from scripts.modelbuild.spec import load_specs
+from scripts.serving.load import SENTENCES, embed, run_level
+from scripts.serving.local_triton import LOOPBACK, LocalTriton
+from tests.conftest import ROOT
+
+REPOSITORY = ROOT / "build/models/cpu"
+MODEL = "minilm_embed"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalTriton]:
+    with LocalTriton(REPOSITORY) as triton:
+        yield triton
+
+
+def _client(server: LocalTriton) -> httpclient.InferenceServerClient:
+    return httpclient.InferenceServerClient(server.url, network_timeout=60)
+
+
+def _infer(server: LocalTriton, data: np.ndarray, datatype: str = "BYTES", shape: list[int] | None = None) -> Any:
+    tensor = httpclient.InferInput("TEXT", shape or list(data.shape), datatype)
+    tensor.set_data_from_numpy(data)
+    return _client(server).infer(MODEL, [tensor])
+
+
+def _metric(server: LocalTriton, name: str, model: str) -> float:
+    with urllib.request.urlopen(server.metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    match = re.search(rf'^{name}{{[^}}]*model="{model}"[^}}]*}} (\S+)$', text, re.MULTILINE)
+    assert match, f"{name} for {model} not in metrics"
+    return float(match.group(1))
+
+
+def test_server_is_ready_and_serves_the_ensemble(server: LocalTriton) -> None:
+    client = _client(server)
+    assert client.is_server_ready()
+    assert all(client.is_model_ready(m) for m in ("minilm_embed", "minilm_tokenizer", "minilm_encoder"))
+    metadata = client.get_model_metadata(MODEL)
+    assert metadata["inputs"] == [{"name": "TEXT", "datatype": "BYTES", "shape": [-1, 1]}]
+    assert metadata["outputs"] == [{"name": "EMBEDDING", "datatype": "FP32", "shape": [-1, 384]}]
+
+
+def test_embeddings_equal_in_process_onnxruntime(server: LocalTriton) -> None:
+    sentences = [*SENTENCES, "A longer sentence " * 40]
+    served = embed(server.url, sentences)
+    spec = load_specs()[0]
+    input_ids, attention_mask = tokenize(load_tokenizer(spec), sentences)
+    local = onnx_embeddings(REPOSITORY / "minilm_encoder/1/model.onnx", input_ids, attention_mask)
+    assert served.shape == (len(sentences), 384)
+    assert ((served * local).sum(axis=1) / (np.linalg.norm(served, axis=1) * np.linalg.norm(local, axis=1))).min() >= 0.9999
+
+
+def test_dynamic_batching_merges_concurrent_requests(server: LocalTriton) -> None:
+    requests_before = _metric(server, "nv_inference_request_success", "minilm_encoder")
+    executions_before = _metric(server, "nv_inference_exec_count", "minilm_encoder")
+    result = run_level(f"{LOOPBACK}:{server.grpc_port}", 32, duration_s=2.0, batch=1)
+    requests = _metric(server, "nv_inference_request_success", "minilm_encoder") - requests_before
+    executions = _metric(server, "nv_inference_exec_count", "minilm_encoder") - executions_before
+    assert result.errors == 0 and requests == result.requests > 0
+    assert executions < requests / 2, f"{requests:.0f} requests ran in {executions:.0f} executions"
+
+
+@pytest.mark.parametrize(
+    ("case", "data", "datatype", "shape", "message"),
+    [
+        ("wrong dtype", np.array([[1]], dtype=np.int32), "INT32", None, "data-type is 'INT32', but model 'minilm_embed' expects 'BYTES'"),
+        ("wrong shape", np.array([[b"a", b"b"]], dtype=object), "BYTES", None, "unexpected shape"),
+        ("empty batch", np.empty((0, 1), dtype=object), "BYTES", None, "expected 1 string elements for inference input 'TEXT'"),
+        ("oversized batch", np.array([[b"x"]] * 65, dtype=object), "BYTES", None, "batch-size must be <= 64 for 'minilm_embed'"),
+        ("invalid utf-8", np.array([[b"\xff\xfe"]], dtype=object), "BYTES", None, "TEXT must be UTF-8"),
+    ],
+)
+def test_malformed_requests_fail_and_the_server_stays_healthy(
+    server: LocalTriton, case: str, data: np.ndarray, datatype: str, shape: list[int] | None, message: str
+) -> None:
+    with pytest.raises(InferenceServerException) as caught:
+        _infer(server, data, datatype, shape)
+    assert message in str(caught.value), case
+    assert server.is_ready()
+    assert embed(server.url, ["still serving"]).shape == (1, 384)
+
+
+def test_model_load_and_unload_are_refused(server: LocalTriton) -> None:
+    for action in ("load", "unload"):
+        request = urllib.request.Request(f"http://{server.url}/v2/repository/models/{MODEL}/{action}", data=b"{}", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert "explicit model load / unload is not allowed" in caught.value.read().decode()
+    assert _client(server).is_model_ready(MODEL)
+
+
+def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
+    triton = LocalTriton(REPOSITORY).start()
+    outcomes: list[tuple[str, Any]] = []
+    long_batch = ["A deliberately long sentence to keep the encoder busy for a while. " * 12] * 64
+
+    def request() -> None:
+        try:
+            outcomes.append(("ok", embed(triton.url, long_batch).shape))
+        except Exception as error:  # noqa: BLE001 - the outcome is what is asserted
+            outcomes.append(("error", error))
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    triton.signal_shutdown()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outcomes == [("ok", (64, 384))] * 4, "every in-flight request completes after SIGTERM"
+    assert triton.wait(timeout_s=60) == 0
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"http://{triton.url}/v2/health/live", timeout=2)
+    triton.stop()
