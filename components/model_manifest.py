@@ -136,3 +136,18 @@ def diff(old: Manifest, new: Manifest) -> list[str]:
             if before.get(key) != after.get(key):
                 lines.append(f"{label} {key}: {before.get(key)} -> {after.get(key)}")
     return lines
+
+
+def main(argv: list[str]) -> int:
+    """`python3 model_manifest.py DIR`: exit 0 if DIR matches its manifest (run by the serving pods' init step)."""
+    result = verify(Path(argv[0]))
+    for line in result.lines():
+        print(line)
+    print(f"{'verified' if result.ok else 'REJECTED'}: {argv[0]} (tree {load_manifest(Path(argv[0])).tree_hash})")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

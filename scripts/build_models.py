@@ -15,21 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from components.model_manifest import diff, load_manifest, verify
+from components.model_manifest import diff, load_manifest
+from components.model_manifest import main as verify_main
 from components.tensorrt_engines import ngc_release
 from scripts.modelbuild.assemble import TARGETS, build_repository
 from scripts.modelbuild.export import ParityError
 from scripts.modelbuild.spec import load_specs
 from stacks.config import ConfigError, parse_stack_config, raw_config
 from stacks.preview import read_stack_file
-
-
-def _verify(directory: Path) -> int:
-    result = verify(directory)
-    for line in result.lines():
-        print(line)
-    print(f"{'OK' if result.ok else 'FAILED'}: {directory} against tree {load_manifest(directory).tree_hash}")
-    return 0 if result.ok else 1
 
 
 def _diff(old: Path, new: Path) -> int:
@@ -68,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["verify"] and len(argv) == 2:
-            return _verify(Path(argv[1]))
+            return verify_main(argv[1:])
         if argv[:1] == ["diff"] and len(argv) == 3:
             return _diff(Path(argv[1]), Path(argv[2]))
         return _build(argv)

@@ -169,8 +169,33 @@ class ServingConfig(_Schema):
     gpus_per_replica: int = Field(default=1, ge=1, le=8)
     floor_replicas: int = Field(ge=0)
     """Always-on replicas, on the on-demand pool when there is one."""
-    min_spot_replicas: int = Field(default=0, ge=0)
-    max_spot_replicas: int = Field(ge=0)
+    min_spot_replicas: int = Field(default=1, ge=1)
+    """The elastic Deployment is HPA-managed, and an HPA keeps at least one replica."""
+    max_spot_replicas: int = Field(ge=1)
+    model_control_mode: Literal["none", "poll", "explicit"] = "none"
+    cpu_millicores: int = Field(default=3000, ge=500)
+    memory_gib: int = Field(default=12, ge=2)
+    shm_mib: int = Field(default=1024, ge=1)
+    expected_model_load_s: int = Field(default=120, ge=1)
+    """How long loading the models may take (startup probe budget must cover it)."""
+    startup_probe_period_s: int = Field(default=10, ge=1)
+    startup_probe_failure_threshold: int = Field(default=30, ge=1)
+    pre_stop_sleep_s: int = Field(default=20, ge=0)
+    exit_timeout_s: int = Field(default=30, ge=1)
+    termination_grace_period_s: int = Field(default=60, ge=1)
+    queue_time_target_ms: int = Field(default=50, ge=1)
+    """Average queue time per request the spot HPA holds."""
+
+
+class LoadBalancerConfig(_Schema):
+    """The Pulumi-managed ALB in front of Triton."""
+
+    scheme: Literal["internet-facing", "internal"]
+    certificate_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")]
+    allowed_cidrs: list[Cidr] = Field(min_length=1)
+    deregistration_delay_s: int = Field(default=15, ge=0, le=3600)
+    idle_timeout_s: int = Field(default=60, ge=1, le=4000)
+    access_log_retention_days: int = Field(default=90, ge=1)
 
 
 class ModelRepositoryConfig(_Schema):
@@ -195,6 +220,7 @@ class StackConfig(_Schema):
     fleet: FleetConfig
     serving: ServingConfig
     model_repository: ModelRepositoryConfig
+    load_balancer: LoadBalancerConfig
 
     @property
     def production(self) -> bool:
@@ -221,6 +247,10 @@ _CLUSTER = f"{PROJECT}:cluster"
 _FLEET = f"{PROJECT}:fleet"
 _SERVING = f"{PROJECT}:serving"
 _MODELS = f"{PROJECT}:modelRepository"
+_LB = f"{PROJECT}:loadBalancer"
+MIN_SHM_MIB_PYTHON_BACKEND = 64
+NODE_RESERVED_MILLICORES = 500
+NODE_RESERVED_GIB = 2
 
 
 def _region_and_zones(cfg: StackConfig) -> Iterator[ConfigIssue]:
@@ -403,6 +433,54 @@ def _images(cfg: StackConfig) -> Iterator[ConfigIssue]:
         )
 
 
+def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    serving = cfg.serving
+    if cfg.production and serving.model_control_mode != "none":
+        yield ConfigIssue(f"{_SERVING}.modelControlMode", serving.model_control_mode, "production serves a fixed repository; allowed: none")
+    drain = serving.pre_stop_sleep_s + serving.exit_timeout_s
+    if serving.termination_grace_period_s < drain:
+        yield ConfigIssue(
+            f"{_SERVING}.terminationGracePeriodS",
+            serving.termination_grace_period_s,
+            f"shorter than preStopSleepS + exitTimeoutS ({drain}); in-flight requests would be killed",
+        )
+    if serving.termination_grace_period_s > SPOT_NOTICE_S:
+        yield ConfigIssue(
+            f"{_SERVING}.terminationGracePeriodS",
+            serving.termination_grace_period_s,
+            f"spot replicas get a {SPOT_NOTICE_S} s notice; allowed: <= {SPOT_NOTICE_S}",
+        )
+    if serving.pre_stop_sleep_s <= cfg.load_balancer.deregistration_delay_s:
+        yield ConfigIssue(
+            f"{_SERVING}.preStopSleepS",
+            serving.pre_stop_sleep_s,
+            f"must exceed loadBalancer.deregistrationDelayS ({cfg.load_balancer.deregistration_delay_s}) "
+            "so the ALB stops sending before Triton stops accepting",
+        )
+    budget = serving.startup_probe_period_s * serving.startup_probe_failure_threshold
+    if budget < serving.expected_model_load_s:
+        yield ConfigIssue(
+            f"{_SERVING}.startupProbeFailureThreshold",
+            serving.startup_probe_failure_threshold,
+            f"startup budget {budget} s (period x threshold) is below expectedModelLoadS ({serving.expected_model_load_s})",
+        )
+    if serving.shm_mib >= serving.memory_gib * 1024:
+        yield ConfigIssue(f"{_SERVING}.shmMib", serving.shm_mib, f"/dev/shm counts against the memory limit ({serving.memory_gib} GiB); keep it well below")
+    elif serving.shm_mib < MIN_SHM_MIB_PYTHON_BACKEND:
+        yield ConfigIssue(f"{_SERVING}.shmMib", serving.shm_mib, f"the Python backend needs at least {MIN_SHM_MIB_PYTHON_BACKEND} MiB of /dev/shm")
+    for key, pool in cfg.named_pools().items():
+        for i, name in enumerate(pool.instance_types):
+            instance = INSTANCE_TYPES.get(name)
+            if instance is None:
+                continue
+            if serving.cpu_millicores > instance.vcpus * 1000 - NODE_RESERVED_MILLICORES or serving.memory_gib > instance.memory_gib - NODE_RESERVED_GIB:
+                yield ConfigIssue(
+                    f"{_FLEET}.{key}.instanceTypes[{i}]",
+                    name,
+                    f"a replica ({serving.cpu_millicores}m CPU, {serving.memory_gib} GiB) does not fit its {instance.vcpus} vCPU / {instance.memory_gib} GiB",
+                )
+
+
 def check_scaling_bounds(path: str, minimum: int, desired: int, maximum: int, keys: tuple[str, str, str]) -> Iterator[ConfigIssue]:
     """min <= desired <= max, reported against the key that breaks it."""
     min_key, desired_key, max_key = keys
@@ -412,7 +490,18 @@ def check_scaling_bounds(path: str, minimum: int, desired: int, maximum: int, ke
         yield ConfigIssue(f"{path}.{desired_key}", desired, f"outside [{min_key}, {max_key}] = [{minimum}, {maximum}]")
 
 
-RULES: tuple[Rule, ...] = (_region_and_zones, _subnets, _endpoint, _system_nodes, _retention, _gpu_pools, _fleet_covers_serving, _engines_cover_fleet, _images)
+RULES: tuple[Rule, ...] = (
+    _region_and_zones,
+    _subnets,
+    _endpoint,
+    _system_nodes,
+    _retention,
+    _gpu_pools,
+    _fleet_covers_serving,
+    _engines_cover_fleet,
+    _images,
+    _serving_pods,
+)
 
 
 # ---------------------------------------------------------------- parsing and errors

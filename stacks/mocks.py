@@ -56,6 +56,14 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 return {"arn": f"arn:{MOCK_PARTITION}:iam::{MOCK_ACCOUNT_ID}:oidc-provider/{inputs['url'].removeprefix('https://')}"}
             case "aws:s3/bucket:Bucket":
                 return {"bucket": resource_id, "arn": f"arn:{MOCK_PARTITION}:s3:::{resource_id}"}
+            case "aws:lb/loadBalancer:LoadBalancer":
+                suffix = f"app/{resource_id}/{_digest(resource_id, 16)}"
+                return {"dnsName": f"{resource_id}.{self.region}.elb.amazonaws.com", "arnSuffix": suffix, "arn": self._elb_arn(f"loadbalancer/{suffix}")}
+            case "aws:lb/targetGroup:TargetGroup":
+                suffix = f"targetgroup/{resource_id}/{_digest(resource_id, 16)}"
+                return {"arnSuffix": suffix, "arn": self._elb_arn(suffix)}
+            case "aws:lb/listener:Listener" | "aws:lb/listenerRule:ListenerRule":
+                return {"arn": self._elb_arn(f"listener/app/{resource_id}/{_digest(resource_id, 16)}")}
             case "aws:sqs/queue:Queue":
                 return {"url": f"https://sqs.{self.region}.amazonaws.com/{MOCK_ACCOUNT_ID}/{resource_id}", "name": resource_id}
             case "aws:iam/role:Role":
@@ -68,6 +76,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             case "aws:cloudwatch/logGroup:LogGroup":
                 return {"arn": f"arn:{MOCK_PARTITION}:logs:{self.region}:{MOCK_ACCOUNT_ID}:log-group:{inputs.get('name', resource_id)}"}
         return {}
+
+    def _elb_arn(self, resource: str) -> str:
+        return f"arn:{MOCK_PARTITION}:elasticloadbalancing:{self.region}:{MOCK_ACCOUNT_ID}:{resource}"
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         match args.token:

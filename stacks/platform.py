@@ -12,11 +12,13 @@ from components.base import tag_transformation
 from components.catalog import INSTANCE_TYPES
 from components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from components.iam import AccountContext
+from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.model_manifest import MANIFEST_NAME, Manifest, load_manifest
 from components.model_repository import EngineBuildArgs, ModelRepository, ModelRepositoryArgs
 from components.network import Network, NetworkArgs
 from components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs, max_gpu_hours_per_month
 from components.tensorrt_engines import load_engine_profiles
+from components.triton_server import TritonServer, TritonServerArgs
 from stacks.config import PROJECT, ConfigError, ConfigIssue, GpuPoolConfig, StackConfig, load_stack_config
 
 SPOT_WEIGHT = 100
@@ -31,6 +33,8 @@ class Platform:
     cluster: GpuCluster
     fleet: SpotFleet
     models: ModelRepository
+    triton: TritonServer
+    load_balancer: LoadBalancer
 
 
 def stack_tags(config: StackConfig) -> dict[str, str]:
@@ -166,7 +170,61 @@ def build_platform(config: StackConfig) -> Platform:
         ),
         pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[fleet]),
     )
-    return Platform(network=network, cluster=cluster, fleet=fleet, models=models)
+    serving = config.serving
+    triton = TritonServer(
+        "triton",
+        TritonServerArgs(
+            image=serving.triton_image,
+            model_bucket=models.bucket_name,
+            model_prefix=models.prefix,
+            model_tree_hash=models.tree_hash,
+            model_read_policy_arn=models.read_policy_arn,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            floor_capacity_type="on-demand" if config.fleet.on_demand is not None else "spot",
+            floor_replicas=serving.floor_replicas,
+            min_spot_replicas=serving.min_spot_replicas,
+            max_spot_replicas=serving.max_spot_replicas,
+            gpus_per_replica=serving.gpus_per_replica,
+            cpu_millicores=serving.cpu_millicores,
+            memory_gib=serving.memory_gib,
+            shm_mib=serving.shm_mib,
+            model_control_mode=serving.model_control_mode,
+            startup_probe_period_s=serving.startup_probe_period_s,
+            startup_probe_failure_threshold=serving.startup_probe_failure_threshold,
+            pre_stop_sleep_s=serving.pre_stop_sleep_s,
+            exit_timeout_s=serving.exit_timeout_s,
+            termination_grace_period_s=serving.termination_grace_period_s,
+            queue_time_target_us=serving.queue_time_target_ms * 1000,
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[fleet, models]),
+    )
+    edge = config.load_balancer
+    load_balancer = LoadBalancer(
+        "alb",
+        LoadBalancerArgs(
+            cluster_name=cluster.cluster_name,
+            vpc_id=network.vpc_id,
+            vpc_cidr=config.network.cidr,
+            subnet_ids=network.public_subnet_ids if edge.scheme == "internet-facing" else network.private_subnet_ids,
+            pod_security_group_id=cluster.cluster_security_group_id,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            account=account,
+            region=config.region,
+            scheme=edge.scheme,
+            certificate_arn=edge.certificate_arn,
+            allowed_cidrs=edge.allowed_cidrs,
+            triton_namespace=triton.namespace,
+            triton_service=triton.service_name,
+            deletion_protection=config.production,
+            deregistration_delay_s=edge.deregistration_delay_s,
+            idle_timeout_s=edge.idle_timeout_s,
+            access_log_retention_days=edge.access_log_retention_days,
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[triton]),
+    )
+    return Platform(network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer)
 
 
 def main() -> None:
@@ -185,3 +243,5 @@ def main() -> None:
     pulumi.export("modelBucket", platform.models.bucket_name)
     pulumi.export("modelPrefix", platform.models.prefix)
     pulumi.export("modelReadPolicyArn", platform.models.read_policy_arn)
+    pulumi.export("tritonNamespace", platform.triton.namespace)
+    pulumi.export("endpoint", platform.load_balancer.dns_name)

@@ -25,6 +25,7 @@ from stacks.config import PROJECT, REGION_KEY
 from stacks.mocks import PlatformMocks
 
 SECRET_PLACEHOLDER = "[secret]"
+COMPONENT_PREFIX = "gpuinfra:"
 _NOT_KUBERNETES_OBJECTS = ("pulumi:providers:", "kubernetes:helm.sh/")
 
 
@@ -37,6 +38,8 @@ class PlannedResource:
     parent: str | None
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    parent_type: str | None = None
+    """Type of the parent (logical names are only unique per type)."""
 
 
 @dataclass
@@ -61,15 +64,19 @@ class Plan:
                 return resource
         raise KeyError(f"{type_token} {name!r} is not in the plan")
 
-    def children(self, parent: str) -> list[PlannedResource]:
-        """Direct children of the resource named `parent`."""
-        return [r for r in self.resources if r.parent == parent]
+    def children(self, parent: str, parent_type: str | None = None) -> list[PlannedResource]:
+        """Direct children of the component named `parent` (or of the resource of `parent_type` with that name)."""
+        return [
+            r
+            for r in self.resources
+            if r.parent == parent and (r.parent_type == parent_type if parent_type else (r.parent_type or "").startswith(COMPONENT_PREFIX))
+        ]
 
-    def descendants(self, root: str) -> Iterator[PlannedResource]:
+    def descendants(self, root: PlannedResource) -> Iterator[PlannedResource]:
         """All resources below `root`, depth first."""
-        for child in self.children(root):
+        for child in self.children(root.name, root.type):
             yield child
-            yield from self.descendants(child.name)
+            yield from self.descendants(child)
 
     def roots(self) -> list[PlannedResource]:
         """Top-level resources (the stack's components)."""
@@ -109,10 +116,11 @@ class _RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
-            parent = None if not request.parent or request.parent.split("::")[2].endswith("pulumi:pulumi:Stack") else request.parent.split("::")[-1]
+            parent_type = request.parent.split("::")[2].split("$")[-1] if request.parent else None
+            parent = None if parent_type in (None, "pulumi:pulumi:Stack") else request.parent.split("::")[-1]
             inputs = _plain(rpc.deserialize_properties(request.object, keep_unknowns=True))
             outputs = _plain(self.resources[self.make_urn(request.parent, request.type, request.name)].state)
-            self.plan.append(PlannedResource(request.type, request.name, parent, inputs, outputs))
+            self.plan.append(PlannedResource(request.type, request.name, parent, inputs, outputs, parent_type if parent else None))
         return response
 
 
@@ -187,7 +195,7 @@ def summary(plan: Plan) -> str:
     """A tree of resources grouped by component, with counts by type."""
     lines = [f"stack {plan.stack}: {len(plan.resources)} resources"]
     for root in plan.roots():
-        below = list(plan.descendants(root.name))
+        below = list(plan.descendants(root))
         lines.append(f"  {root.type} {root.name} ({len(below)} resources)")
         for type_token, count in sorted(Counter(r.type for r in below).items()):
             lines.append(f"      {count:>3} x {type_token}")

@@ -157,13 +157,13 @@ CASES = [
         "dev",
         _set("clusterr", {}),
         "gpu-inference-platform:clusterr = {}: unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, "
-        "gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:modelRepository, gpu-inference-platform:network, "
-        "gpu-inference-platform:serving",
+        "gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:loadBalancer, gpu-inference-platform:modelRepository, "
+        "gpu-inference-platform:network, gpu-inference-platform:serving",
     ),
     (
         "dev",
         _set("region", "us-east-1"),
-        "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:modelRepository, gpu-inference-platform:network, gpu-inference-platform:serving",
+        "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:loadBalancer, gpu-inference-platform:modelRepository, gpu-inference-platform:network, gpu-inference-platform:serving",
     ),
     # 22. wrong types
     ("dev", _set("cluster.systemNodes.maxSize", "3"), f"{CLUSTER}.systemNodes.maxSize = '3': Input should be a valid integer"),
@@ -200,7 +200,7 @@ CASES = [
     ("staging", _set("serving.floorReplicas", 3), f"{FLEET}.onDemand.gpuLimit = 2: below the serving floor (3 replicas x 1 GPU = 3)"),
     ("dev", _set("serving.maxSpotReplicas", 5), f"{FLEET}.spot.gpuLimit = 2: the pools' limits (2 GPUs) are below peak serving (6 GPUs)"),
     # 10. prod needs 3 serving replicas
-    ("prod", _set("serving.floorReplicas", 2), f"{SERVING}.floorReplicas = 2: production needs at least 3 replicas in total (floorReplicas + minSpotReplicas)"),
+    ("prod", _set("serving.floorReplicas", 1), f"{SERVING}.floorReplicas = 1: production needs at least 3 replicas in total (floorReplicas + minSpotReplicas)"),
     # 15. spot drain longer than the interruption notice
     ("dev", _set("fleet.spot.terminationGracePeriodS", 180), f"{FLEET}.spot.terminationGracePeriodS = 180: spot nodes get a 120 s notice; allowed: 30..120"),
     # 21/22 inside the fleet

@@ -13,7 +13,21 @@ import yaml
 
 from stacks.preview import Plan, render_kubernetes
 from tests.conftest import STACKS, valid_config
-from tests.schemas.karpenter import SCHEMAS
+from tests.schemas.karpenter import SCHEMAS as KARPENTER_SCHEMAS
+from tests.schemas.load_balancer_controller import TARGET_GROUP_BINDING
+
+SCHEMAS = {**KARPENTER_SCHEMAS, "TargetGroupBinding": TARGET_GROUP_BINDING}
+SERVING_KINDS = [
+    "ConfigMap",
+    "Deployment",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "Namespace",
+    "PodDisruptionBudget",
+    "Service",
+    "ServiceAccount",
+    "TargetGroupBinding",
+]
 
 
 def validate(document: dict[str, Any], kubernetes_version: str) -> None:
@@ -33,7 +47,9 @@ def test_rendered_objects_are_valid(plans: dict[str, Plan], stack: str, tmp_path
     config = valid_config(stack)
     pools = 1 if config.fleet.on_demand is None else 2
     jobs = len(config.model_repository.engine_targets)
-    assert sorted(d["kind"] for d in documents) == sorted(["DaemonSet", "EC2NodeClass", "Namespace", "ServiceAccount"] + ["NodePool"] * pools + ["Job"] * jobs)
+    assert sorted(d["kind"] for d in documents) == sorted(
+        ["DaemonSet", "EC2NodeClass", "Namespace", "ServiceAccount", *SERVING_KINDS] + ["NodePool"] * pools + ["Job"] * jobs
+    )
     for document in documents:
         validate(document, version)
 

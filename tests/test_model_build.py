@@ -125,7 +125,7 @@ def test_verify_detects_an_edited_manifest(cpu_build: tuple[Path, BuildResult], 
 
 def test_cli_verify_exit_codes(cpu_build: tuple[Path, BuildResult], tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "scripts.build_models", "verify", str(cpu_build[0])], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert (ok.returncode, ok.stdout.strip()) == (0, f"OK: {cpu_build[0]} against tree {cpu_build[1].manifest.tree_hash}")
+    assert (ok.returncode, ok.stdout.strip()) == (0, f"verified: {cpu_build[0]} (tree {cpu_build[1].manifest.tree_hash})")
     copy = _copy(cpu_build[0], tmp_path)
     (copy / "minilm_encoder/1/model.onnx").write_bytes(b"not a model")
     failed = subprocess.run([sys.executable, "-m", "scripts.build_models", "verify", str(copy)], cwd=ROOT, capture_output=True, text=True, check=False)

@@ -33,16 +33,27 @@ def test_prod_preview_prints_tree_writes_json_and_manifests(tmp_path: Path) -> N
     tree = document["resources"] and next(r for r in document["resources"] if r["type"] == "gpuinfra:modelrepository:ModelRepository")
     assert tree["name"] == "models"
     short = load_manifest(ROOT / "build/models/prod").short_hash
-    assert sorted(yaml.safe_load(p.read_text())["metadata"]["name"] for p in manifests) == [
-        "gpu-fleet-gpu",
-        "gpu-fleet-on-demand",
-        "gpu-fleet-spot",
-        "gpu-nvidia-device-plugin",
-        "models-engine-builder",
-        "models-engines",
-        f"trt-{short}-cc86",
-        f"trt-{short}-cc89",
-    ]
+    assert sorted(yaml.safe_load(p.read_text())["metadata"]["name"] for p in manifests) == sorted(
+        [
+            "gpu-fleet-gpu",
+            "gpu-fleet-on-demand",
+            "gpu-fleet-spot",
+            "gpu-nvidia-device-plugin",
+            "alb-triton",
+            "models-engine-builder",
+            "models-engines",
+            "triton",
+            "triton",
+            "triton",
+            "triton",
+            "triton-spot",
+            "triton-floor",
+            "triton-spot",
+            "triton-verifier",
+            f"trt-{short}-cc86",
+            f"trt-{short}-cc89",
+        ]
+    )
     assert '      fleetComputeCapabilities: ["8.6", "8.9"]' in lines
     assert '      kubeconfig: "[secret]"' in lines
 

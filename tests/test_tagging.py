@@ -7,10 +7,17 @@ import inspect
 
 import pytest
 
-from stacks.preview import Plan
+from stacks.preview import Plan, PlannedResource
 from tests.conftest import STACKS
 
-COMPONENT_OF_ROOT = {"network": "network", "gpu": "gpucluster", "gpu-fleet": "spotfleet", "models": "modelrepository"}
+COMPONENT_OF_ROOT = {
+    "network": "network",
+    "gpu": "gpucluster",
+    "gpu-fleet": "spotfleet",
+    "models": "modelrepository",
+    "triton": "tritonserver",
+    "alb": "loadbalancer",
+}
 UNTAGGABLE_TYPES = {
     "aws:ec2/route:Route",
     "aws:ec2/routeTableAssociation:RouteTableAssociation",
@@ -36,11 +43,12 @@ def _sdk_accepts_tags(type_token: str) -> bool:
     return "tags" in inspect.signature(getattr(module, class_name)._internal_init).parameters
 
 
-def _root_of(plan: Plan, name: str) -> str:
-    by_name = {r.name: r for r in plan.resources}
-    while by_name[name].parent is not None:
-        name = by_name[name].parent  # type: ignore[assignment]
-    return name
+def _root_of(plan: Plan, resource: PlannedResource) -> str:
+    components = {r.name: r for r in plan.resources if r.type.startswith("gpuinfra:")}
+    name = resource.parent
+    while name is not None and components[name].parent is not None:
+        name = components[name].parent
+    return name or resource.name
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -56,7 +64,7 @@ def test_every_taggable_aws_resource_is_tagged(plans: dict[str, Plan], stack: st
             "stack": stack,
             "environment": stack,
             "cost-center": f"ml-platform-{stack}",
-            "component": COMPONENT_OF_ROOT[_root_of(plan, resource.name)],
+            "component": COMPONENT_OF_ROOT[_root_of(plan, resource)],
         }
         assert {k: tags.get(k) for k in expected} == expected, f"{resource.type} {resource.name}"
 
