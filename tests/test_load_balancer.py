@@ -1,0 +1,154 @@
+"""LoadBalancer component: exact resources, HTTPS-only listeners, target group, security groups, controller, binding."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from stacks.preview import Plan
+from tests.conftest import config_issues
+
+SG_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def test_children_are_exact(plans: dict[str, Plan]) -> None:
+    logs = [
+        "aws:s3/bucket:Bucket",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketPolicy:BucketPolicy",
+    ]
+    assert Counter((r.type, r.name) for r in plans["dev"].children("alb")) == Counter(
+        [(t, "alb-access-logs") for t in logs]
+        + [
+            ("aws:ec2/securityGroup:SecurityGroup", "alb-alb"),
+            (SG_IN, "alb-alb-443-0"),
+            (SG_IN, "alb-alb-80-0"),
+            ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "alb-alb-to-triton"),
+            (SG_IN, "alb-pods-from-alb"),
+            ("aws:lb/loadBalancer:LoadBalancer", "alb"),
+            ("aws:lb/targetGroup:TargetGroup", "alb-triton"),
+            ("aws:lb/listener:Listener", "alb-https"),
+            ("aws:lb/listenerRule:ListenerRule", "alb-inference"),
+            ("aws:lb/listener:Listener", "alb-http"),
+            ("aws:iam/role:Role", "alb-controller"),
+            ("aws:iam/rolePolicy:RolePolicy", "alb-controller"),
+            ("kubernetes:helm.sh/v3:Release", "alb-controller"),
+            ("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "alb-triton"),
+        ]
+    )
+
+
+def test_alb_is_hardened(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    alb = plan.get("aws:lb/loadBalancer:LoadBalancer", "alb").inputs
+    assert (alb["loadBalancerType"], alb["internal"], alb["dropInvalidHeaderFields"], alb["desyncMitigationMode"]) == ("application", False, True, "defensive")
+    assert alb["enableDeletionProtection"] is True
+    assert plans["dev"].get("aws:lb/loadBalancer:LoadBalancer", "alb").inputs["enableDeletionProtection"] is False
+    assert alb["accessLogs"] == {"bucket": plan.get("aws:s3/bucket:Bucket", "alb-access-logs").outputs["bucket"], "enabled": True, "prefix": "alb"}
+    assert all(s.startswith("network-public-") for s in alb["subnets"])
+    staging = plans["staging"].get("aws:lb/loadBalancer:LoadBalancer", "alb").inputs
+    assert staging["internal"] is True and all(s.startswith("network-private-") for s in staging["subnets"])
+
+
+def test_https_only_with_modern_tls_and_only_inference_paths_forwarded(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    https = plan.get("aws:lb/listener:Listener", "alb-https").inputs
+    assert (https["port"], https["protocol"], https["sslPolicy"]) == (443, "HTTPS", "ELBSecurityPolicy-TLS13-1-2-2021-06")
+    assert https["certificateArn"] == "arn:aws:acm:us-west-2:123456789012:certificate/0b1d2c3e-3333-4a5b-8c9d-000000000003"
+    assert https["defaultActions"][0]["fixedResponse"]["statusCode"] == "404"
+    http = plan.get("aws:lb/listener:Listener", "alb-http").inputs
+    assert http["defaultActions"] == [{"type": "redirect", "redirect": {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"}}]
+    rule = plan.get("aws:lb/listenerRule:ListenerRule", "alb-inference").inputs
+    assert rule["conditions"] == [{"pathPattern": {"values": ["/v2/health/ready", "/v2/models/*/infer", "/v2/models/*/versions/*/infer"]}}]
+    assert rule["actions"] == [{"type": "forward", "targetGroupArn": plan.get("aws:lb/targetGroup:TargetGroup", "alb-triton").outputs["arn"]}]
+
+
+def test_target_group_balances_on_outstanding_requests_and_checks_readiness(plans: dict[str, Plan]) -> None:
+    group = plans["prod"].get("aws:lb/targetGroup:TargetGroup", "alb-triton").inputs
+    assert (group["targetType"], group["port"], group["loadBalancingAlgorithmType"], group["deregistrationDelay"]) == (
+        "ip",
+        8000,
+        "least_outstanding_requests",
+        15,
+    )
+    assert group["healthCheck"] == {
+        "path": "/v2/health/ready",
+        "port": "traffic-port",
+        "protocol": "HTTP",
+        "matcher": "200",
+        "interval": 10,
+        "timeout": 5,
+        "healthyThreshold": 2,
+        "unhealthyThreshold": 2,
+    }
+
+
+def test_security_groups_open_only_what_is_needed(plans: dict[str, Plan]) -> None:
+    plan = plans["staging"]
+    rules = {r.name: r.inputs for r in plan.children("alb") if r.type == SG_IN}
+    assert {n: (r["cidrIpv4"], r["fromPort"]) for n, r in rules.items() if n.startswith("alb-alb-")} == {
+        "alb-alb-443-0": ("10.41.0.0/16", 443),
+        "alb-alb-443-1": ("10.0.0.0/8", 443),
+        "alb-alb-80-0": ("10.41.0.0/16", 80),
+        "alb-alb-80-1": ("10.0.0.0/8", 80),
+    }
+    assert all(r["description"] for r in rules.values())
+    pods = rules["alb-pods-from-alb"]
+    assert (pods["fromPort"], pods["toPort"], pods["securityGroupId"]) == (
+        8000,
+        8000,
+        plan.get("aws:eks/cluster:Cluster", "gpu-eks").outputs["vpcConfig"]["clusterSecurityGroupId"],
+    )
+    egress = plan.get("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "alb-alb-to-triton").inputs
+    assert (egress["cidrIpv4"], egress["fromPort"], egress["toPort"]) == ("10.41.0.0/16", 8000, 8000)
+    ports = {r["fromPort"] for r in rules.values()} | {egress["fromPort"]}
+    assert 8002 not in ports, "the metrics port is never reachable from the load balancer"
+
+
+def test_access_log_bucket_accepts_only_elb_delivery_over_tls(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    arn = plan.get("aws:s3/bucket:Bucket", "alb-access-logs").outputs["arn"]
+    delivery, tls = json.loads(plan.get("aws:s3/bucketPolicy:BucketPolicy", "alb-access-logs").inputs["policy"])["Statement"]
+    assert (delivery["Principal"], delivery["Resource"]) == ({"AWS": "arn:aws:iam::797873946194:root"}, f"{arn}/alb/AWSLogs/123456789012/*")
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_controller_only_binds_targets_of_this_group(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    group_arn = plan.get("aws:lb/targetGroup:TargetGroup", "alb-triton").outputs["arn"]
+    statements = {s["Sid"]: s for s in json.loads(plan.get("aws:iam/rolePolicy:RolePolicy", "alb-controller").inputs["policy"])["Statement"]}
+    assert statements["BindTritonTargets"]["Resource"] == group_arn
+    assert all(a.split(":")[1].startswith("Describe") for a in statements["ReadLoadBalancing"]["Action"])
+    release = plan.get("kubernetes:helm.sh/v3:Release", "alb-controller").inputs
+    assert (release["chart"], release["version"], release["repositoryOpts"]) == (
+        "aws-load-balancer-controller",
+        "1.13.0",
+        {"repo": "https://aws.github.io/eks-charts"},
+    )
+    assert release["values"]["enableServiceMutatorWebhook"] is False
+    binding = plan.get("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "alb-triton").inputs
+    assert binding["spec"] == {"serviceRef": {"name": "triton", "port": 8000}, "targetGroupARN": group_arn, "targetType": "ip"}
+    assert binding["metadata"]["namespace"] == "triton"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            {"certificateArn": "my-cert"},
+            "gpu-inference-platform:loadBalancer.certificateArn = 'my-cert': String should match pattern "
+            "'^arn:aws[a-z-]*:acm:[a-z0-9-]+:\\d{12}:certificate/[0-9a-f-]+$'",
+        ),
+        ({"scheme": "public"}, "gpu-inference-platform:loadBalancer.scheme = 'public': Input should be 'internet-facing' or 'internal'"),
+        ({"allowedCidrs": []}, "gpu-inference-platform:loadBalancer.allowedCidrs = []: List should have at least 1 item after validation, not 0"),
+    ],
+)
+def test_load_balancer_config_rules(mutate: dict[str, Any], expected: str) -> None:
+    assert expected in config_issues("dev", lambda raw: raw["loadBalancer"].update(mutate))
