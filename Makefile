@@ -28,7 +28,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt
 	touch $@
 
 demo: setup models
-	$(PY) -m scripts.preview dev --json build/preview-dev.json --render-k8s build/k8s/dev
+	$(PY) -m scripts.demo
 
 test: setup models
 	$(PY) -m pytest -q -n 2
