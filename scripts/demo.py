@@ -30,7 +30,10 @@ def semantic_search(url: str) -> list[str]:
 
 
 def _row(result: LevelResult) -> str:
-    return f"  {result.concurrency:>3} in flight: {result.embeddings_per_s:7.1f} embeddings/s, p50 {result.p50_ms:6.1f} ms, p99 {result.p99_ms:6.1f} ms, errors {result.errors}"
+    return (
+        f"  {result.concurrency:>3} in flight: {result.embeddings_per_s:7.1f} embeddings/s, "
+        f"p50 {result.p50_ms:6.1f} ms, p99 {result.p99_ms:6.1f} ms, errors {result.errors}"
+    )
 
 
 def main() -> int:
