@@ -31,6 +31,18 @@ def policy_document(statements: Sequence[Statement]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
 
 
+def deny_insecure_transport(service: str, resources: str | Sequence[str]) -> Statement:
+    """Deny every `service:*` call on `resources` made without TLS."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": f"{service}:*",
+        "Resource": resources if isinstance(resources, str) else list(resources),
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def service_trust_policy(service: str, *, source_account: str | None = None, actions: Sequence[str] = ("sts:AssumeRole",)) -> str:
     """Trust policy letting an AWS service principal assume a role (optionally pinned to one account)."""
     statement: Statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions)}

@@ -18,7 +18,8 @@ import pulumi_kubernetes as k8s
 
 from components.base import PlatformComponent
 from components.gpu_cluster import SYSTEM_NODE_LABEL
-from components.iam import AccountContext, policy_document, service_account_role
+from components.iam import AccountContext, Statement, policy_document, service_account_role
+from components.s3 import PrivateBucket, private_bucket
 from components.triton_server import HTTP_PORT
 
 LBC_CHART = "aws-load-balancer-controller"
@@ -77,7 +78,7 @@ class LoadBalancer(PlatformComponent):
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("loadbalancer", "LoadBalancer", name, opts)
-        logs, log_policy = self._access_logs(name, args)
+        logs = self._access_logs(name, args)
         security_group = self._security_groups(name, args)
         alb = aws.lb.LoadBalancer(
             name,
@@ -89,8 +90,8 @@ class LoadBalancer(PlatformComponent):
             desync_mitigation_mode="defensive",
             enable_deletion_protection=args.deletion_protection,
             idle_timeout=args.idle_timeout_s,
-            access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=logs.bucket, enabled=True, prefix=name),
-            opts=self.child(depends_on=[log_policy]),
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=logs.bucket.bucket, enabled=True, prefix=name),
+            opts=self.child(depends_on=logs.guards),
         )
         target_group = aws.lb.TargetGroup(
             f"{name}-triton",
@@ -156,81 +157,31 @@ class LoadBalancer(PlatformComponent):
         self.target_group_arn_suffix = target_group.arn_suffix
         self.register_outputs({"dns_name": self.dns_name, "arn_suffix": self.arn_suffix, "target_group_arn_suffix": self.target_group_arn_suffix})
 
-    def _access_logs(self, name: str, args: LoadBalancerArgs) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
-        """A private, versioned, TLS-only bucket the regional ELB account may write logs into."""
-        bucket = aws.s3.Bucket(f"{name}-access-logs", force_destroy=False, opts=self.child())
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self.child(),
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-access-logs", bucket=bucket.id, rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=self.child()
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    )
-                )
-            ],
-            opts=self.child(),
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=self.child(),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-access-logs",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-access-logs",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.access_log_retention_days),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=1),
-                )
-            ],
-            opts=self.child(),
-        )
+    def _access_logs(self, name: str, args: LoadBalancerArgs) -> PrivateBucket:
+        """A private bucket the regional Elastic Load Balancing account may write logs into, expiring them."""
         delivery = ELB_LOG_DELIVERY_ACCOUNTS[args.region]
-        policy = aws.s3.BucketPolicy(
+
+        def log_delivery(bucket_arn: str) -> pulumi.Output[list[Statement]]:
+            return pulumi.Output.all(args.account.account_id, args.account.partition).apply(
+                lambda a: [
+                    {
+                        "Sid": "ElbLogDelivery",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:{a[1]}:iam::{delivery}:root"},
+                        "Action": "s3:PutObject",
+                        "Resource": f"{bucket_arn}/{name}/AWSLogs/{a[0]}/*",
+                    }
+                ]
+            )
+
+        return private_bucket(
             f"{name}-access-logs",
-            bucket=bucket.id,
-            policy=pulumi.Output.all(bucket.arn, args.account.account_id, args.account.partition).apply(
-                lambda a: policy_document(
-                    [
-                        {
-                            "Sid": "ElbLogDelivery",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": f"arn:{a[2]}:iam::{delivery}:root"},
-                            "Action": "s3:PutObject",
-                            "Resource": f"{a[0]}/{name}/AWSLogs/{a[1]}/*",
-                        },
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [a[0], f"{a[0]}/*"],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        },
-                    ]
-                )
-            ),
+            kms_key_arn=None,
+            noncurrent_version_days=1,
+            expire_after_days=args.access_log_retention_days,
+            statements=log_delivery,
             opts=self.child(),
         )
-        return bucket, policy
 
     def _security_groups(self, name: str, args: LoadBalancerArgs) -> aws.ec2.SecurityGroup:
         """ALB group: 443 (and 80 for the redirect) from the allowed CIDRs; out only to Triton's HTTP port. Pods accept it."""

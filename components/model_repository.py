@@ -21,6 +21,7 @@ from components.base import PlatformComponent
 from components.device_plugin import GPU_TAINT_KEY
 from components.iam import AccountContext, encryption_key, policy_document, service_account_role
 from components.model_manifest import MANIFEST_NAME, Manifest
+from components.s3 import private_bucket
 from components.tensorrt_engines import EngineProfile
 
 DEFAULT_AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.15.0"
@@ -81,9 +82,9 @@ class ModelRepository(PlatformComponent):
         self.tree_hash = manifest.tree_hash
 
         key = encryption_key(f"{name}-bucket", description="model repository objects", account=args.account, for_cloudwatch_logs=False, opts=self.child())
-        bucket = aws.s3.Bucket(f"{name}-bucket", force_destroy=False, opts=self.child())
-        guards = self._harden(name, bucket, key, args.noncurrent_version_days)
-        uploads = self._upload(name, args, bucket, key, guards)
+        storage = private_bucket(f"{name}-bucket", kms_key_arn=key.arn, noncurrent_version_days=args.noncurrent_version_days, opts=self.child())
+        bucket = storage.bucket
+        uploads = self._upload(name, args, bucket, key, storage.guards)
         self.read_policy_arn = aws.iam.Policy(
             f"{name}-read",
             description=f"Read-only access to model build {manifest.short_hash}",
@@ -96,78 +97,6 @@ class ModelRepository(PlatformComponent):
         self.bucket_name = bucket.bucket
         self.kms_key_arn = key.arn
         self.register_outputs({"bucket_name": self.bucket_name, "prefix": self.prefix, "read_policy_arn": self.read_policy_arn})
-
-    def _harden(self, name: str, bucket: aws.s3.Bucket, key: aws.kms.Key, noncurrent_days: int) -> list[pulumi.Resource]:
-        """Ownership enforced, all public access blocked, SSE-KMS, versioning, TLS-only, old versions expire."""
-        guards: list[pulumi.Resource] = [
-            aws.s3.BucketOwnershipControls(
-                f"{name}-ownership", bucket=bucket.id, rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=self.child()
-            ),
-            aws.s3.BucketPublicAccessBlock(
-                f"{name}-public-access",
-                bucket=bucket.id,
-                block_public_acls=True,
-                block_public_policy=True,
-                ignore_public_acls=True,
-                restrict_public_buckets=True,
-                opts=self.child(),
-            ),
-            aws.s3.BucketServerSideEncryptionConfiguration(
-                f"{name}-encryption",
-                bucket=bucket.id,
-                rules=[
-                    aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                        ),
-                        bucket_key_enabled=True,
-                    )
-                ],
-                opts=self.child(),
-            ),
-            aws.s3.BucketVersioning(
-                f"{name}-versioning",
-                bucket=bucket.id,
-                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-                opts=self.child(),
-            ),
-        ]
-        guards.append(
-            aws.s3.BucketPolicy(
-                f"{name}-tls-only",
-                bucket=bucket.id,
-                policy=bucket.arn.apply(
-                    lambda arn: policy_document(
-                        [
-                            {
-                                "Sid": "DenyInsecureTransport",
-                                "Effect": "Deny",
-                                "Principal": "*",
-                                "Action": "s3:*",
-                                "Resource": [arn, f"{arn}/*"],
-                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                            }
-                        ]
-                    )
-                ),
-                opts=self.child(depends_on=guards[:2]),
-            )
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-noncurrent-versions",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(noncurrent_days=noncurrent_days),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(days_after_initiation=7),
-                )
-            ],
-            opts=self.child(depends_on=guards[3:4]),
-        )
-        return guards
 
     def _upload(
         self, name: str, args: ModelRepositoryArgs, bucket: aws.s3.Bucket, key: aws.kms.Key, guards: list[pulumi.Resource]

@@ -21,7 +21,7 @@ from components.base import PlatformComponent
 from components.catalog import INSTANCE_TYPES
 from components.device_plugin import GPU_TAINT_KEY
 from components.gpu_cluster import SYSTEM_NODE_LABEL
-from components.iam import AccountContext, policy_document, service_account_role, service_trust_policy
+from components.iam import AccountContext, deny_insecure_transport, policy_document, service_account_role, service_trust_policy
 from components.karpenter_policy import KarpenterScope, karpenter_controller_policy
 
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
@@ -183,14 +183,7 @@ class SpotFleet(PlatformComponent):
                             "Action": "sqs:SendMessage",
                             "Resource": arn,
                         },
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "sqs:*",
-                            "Resource": arn,
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        },
+                        deny_insecure_transport("sqs", arn),
                     ]
                 )
             ),

@@ -28,7 +28,37 @@ def committed_raw(stack: str) -> dict[str, Any]:
     return copy.deepcopy(raw_config(read_stack_file(ROOT / f"Pulumi.{stack}.yaml")))
 
 
-def config_issues(stack: str, mutate: Callable[[dict[str, Any]], None]) -> list[str]:
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _node(raw: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    *parents, last = path.split(".")
+    for key in parents:
+        raw = raw[key]
+    return raw, last
+
+
+def set_key(path: str, value: Any) -> Mutation:
+    """A mutation setting the dotted config `path` (e.g. `cluster.systemNodes.minSize`) to `value`."""
+
+    def mutate(raw: dict[str, Any]) -> None:
+        node, key = _node(raw, path)
+        node[key] = value
+
+    return mutate
+
+
+def delete_key(path: str) -> Mutation:
+    """A mutation removing the dotted config `path`."""
+
+    def mutate(raw: dict[str, Any]) -> None:
+        node, key = _node(raw, path)
+        del node[key]
+
+    return mutate
+
+
+def config_issues(stack: str, mutate: Mutation) -> list[str]:
     """The error lines (or, if valid, the `warning: ` lines) a mutated copy of a committed stack config produces."""
     raw = committed_raw(stack)
     mutate(raw)
@@ -52,4 +82,4 @@ def write_stack_file(path: Path, raw: dict[str, Any]) -> Path:
     return path
 
 
-__all__ = ["ROOT", "STACKS", "committed_raw", "config_issues", "run_program", "valid_config", "write_stack_file"]
+__all__ = ["ROOT", "STACKS", "committed_raw", "config_issues", "delete_key", "run_program", "set_key", "valid_config", "write_stack_file"]

@@ -11,7 +11,7 @@ import pulumi
 import pytest
 
 from stacks.config import ConfigError, StackConfig
-from tests.conftest import STACKS, config_issues, valid_config
+from tests.conftest import STACKS, config_issues, delete_key, set_key, valid_config
 
 NET = "gpu-inference-platform:network"
 CLUSTER = "gpu-inference-platform:cluster"
@@ -44,185 +44,167 @@ def test_default_subnet_carving() -> None:
     assert public == ["10.42.224.0/22", "10.42.228.0/22", "10.42.232.0/22"]
 
 
-def _set(path: str, value: Any) -> Any:
-    def mutate(raw: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node = raw
-        for key in parents:
-            node = node[key]
-        node[last] = value
-
-    return mutate
-
-
-def _delete(path: str) -> Any:
-    def mutate(raw: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node = raw
-        for key in parents:
-            node = node[key]
-        del node[last]
-
-    return mutate
-
-
 CASES = [
     # 1. CIDRs
-    ("dev", _set("network.cidr", "10.40.0.0/33"), f"{NET}.cidr = '10.40.0.0/33': not a CIDR block; expected the form 10.0.0.0/16"),
-    ("dev", _set("network.cidr", "10.40.1.0/16"), f"{NET}.cidr = '10.40.1.0/16': host bits are set; did you mean 10.40.0.0/16?"),
+    ("dev", set_key("network.cidr", "10.40.0.0/33"), f"{NET}.cidr = '10.40.0.0/33': not a CIDR block; expected the form 10.0.0.0/16"),
+    ("dev", set_key("network.cidr", "10.40.1.0/16"), f"{NET}.cidr = '10.40.1.0/16': host bits are set; did you mean 10.40.0.0/16?"),
     (
         "dev",
-        _set("network.privateSubnetCidrs", ["10.40.0.0/19", "10.99.0.0/19"]),
+        set_key("network.privateSubnetCidrs", ["10.40.0.0/19", "10.99.0.0/19"]),
         f"{NET}.privateSubnetCidrs[1] = '10.99.0.0/19': outside the VPC range 10.40.0.0/16",
     ),
     (
         "dev",
-        _set("network.privateSubnetCidrs", ["10.40.0.0/19", "10.40.16.0/20"]),
+        set_key("network.privateSubnetCidrs", ["10.40.0.0/19", "10.40.16.0/20"]),
         f"{NET}.privateSubnetCidrs[0] = '10.40.0.0/19': overlaps privateSubnetCidrs[1] (10.40.16.0/20)",
     ),
     (
         "dev",
-        _set("network.privateSubnetCidrs", ["10.40.0.0/19"]),
+        set_key("network.privateSubnetCidrs", ["10.40.0.0/19"]),
         f"{NET}.privateSubnetCidrs = ['10.40.0.0/19']: needs exactly one subnet per availability zone (2)",
     ),
-    ("dev", _set("network.cidr", "fd00::/56"), f"{NET}.cidr = 'fd00::/56': VPC and subnet ranges must be IPv4 CIDR blocks"),
+    ("dev", set_key("network.cidr", "fd00::/56"), f"{NET}.cidr = 'fd00::/56': VPC and subnet ranges must be IPv4 CIDR blocks"),
     # 2. endpoint exposure
     (
         "prod",
-        _set("cluster.endpointPublicAccess", True),
+        set_key("cluster.endpointPublicAccess", True),
         f"{CLUSTER}.endpointPublicAccess = True: production clusters must use the private endpoint only; allowed: false",
     ),
     (
         "dev",
-        _set("cluster.publicAccessCidrs", ["203.0.113.0/24", "0.0.0.0/0"]),
+        set_key("cluster.publicAccessCidrs", ["203.0.113.0/24", "0.0.0.0/0"]),
         f"{CLUSTER}.publicAccessCidrs[1] = '0.0.0.0/0': opens the API server to the internet; list your office/VPN ranges instead",
     ),
     (
         "dev",
-        _set("cluster.publicAccessCidrs", ["::/0"]),
+        set_key("cluster.publicAccessCidrs", ["::/0"]),
         f"{CLUSTER}.publicAccessCidrs[0] = '::/0': opens the API server to the internet; list your office/VPN ranges instead",
     ),
     (
         "dev",
-        _set("cluster.publicAccessCidrs", []),
+        set_key("cluster.publicAccessCidrs", []),
         f"{CLUSTER}.publicAccessCidrs = []: a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)",
     ),
     # 3. region and zones
     (
         "dev",
-        _set("aws:region", "us-north-9"),
+        set_key("aws:region", "us-north-9"),
         "aws:region = 'us-north-9': unknown region; allowed: us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1, ap-northeast-1, ap-southeast-2",
     ),
     (
         "dev",
-        _set("network.availabilityZones", ["us-east-1a", "us-west-2b"]),
+        set_key("network.availabilityZones", ["us-east-1a", "us-west-2b"]),
         f"{NET}.availabilityZones[1] = 'us-west-2b': not a zone of us-east-1; allowed: us-east-1a, us-east-1b, us-east-1c, us-east-1d, us-east-1e, us-east-1f",
     ),
-    ("dev", _set("network.availabilityZones", ["us-east-1a"]), f"{NET}.availabilityZones = ['us-east-1a']: needs at least 2 zones for environment dev"),
+    ("dev", set_key("network.availabilityZones", ["us-east-1a"]), f"{NET}.availabilityZones = ['us-east-1a']: needs at least 2 zones for environment dev"),
     (
         "prod",
-        _set("network.availabilityZones", ["us-west-2a", "us-west-2b"]),
+        set_key("network.availabilityZones", ["us-west-2a", "us-west-2b"]),
         f"{NET}.availabilityZones = ['us-west-2a', 'us-west-2b']: needs at least 3 zones for environment prod",
     ),
     # 4. instance types
     (
         "dev",
-        _set("cluster.systemNodes.instanceType", "m5.huge"),
+        set_key("cluster.systemNodes.instanceType", "m5.huge"),
         f"{CLUSTER}.systemNodes.instanceType = 'm5.huge': unknown instance type; allowed: m5.large, m6i.large, m6i.xlarge, m7g.large, m7g.xlarge, m7i.large, m7i.xlarge",
     ),
     (
         "dev",
-        _set("cluster.systemNodes.instanceType", "g5.xlarge"),
+        set_key("cluster.systemNodes.instanceType", "g5.xlarge"),
         f"{CLUSTER}.systemNodes.instanceType = 'g5.xlarge': system nodes must not use GPU instances; allowed: m5.large, m6i.large, m6i.xlarge, m7g.large, m7g.xlarge, m7i.large, m7i.xlarge",
     ),
     # 9. scaling bounds
-    ("dev", _set("cluster.systemNodes.minSize", 5), f"{CLUSTER}.systemNodes.minSize = 5: greater than maxSize (3)"),
-    ("dev", _set("cluster.systemNodes.desiredSize", 7), f"{CLUSTER}.systemNodes.desiredSize = 7: outside [minSize, maxSize] = [2, 3]"),
+    ("dev", set_key("cluster.systemNodes.minSize", 5), f"{CLUSTER}.systemNodes.minSize = 5: greater than maxSize (3)"),
+    ("dev", set_key("cluster.systemNodes.desiredSize", 7), f"{CLUSTER}.systemNodes.desiredSize = 7: outside [minSize, maxSize] = [2, 3]"),
     # 18. log retention
     (
         "dev",
-        _set("cluster.logRetentionDays", 0),
+        set_key("cluster.logRetentionDays", 0),
         f"{CLUSTER}.logRetentionDays = 0: not a CloudWatch retention period; allowed: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
     ),
-    ("prod", _set("network.flowLogRetentionDays", 90), f"{NET}.flowLogRetentionDays = 90: production keeps logs at least 365 days"),
+    ("prod", set_key("network.flowLogRetentionDays", 90), f"{NET}.flowLogRetentionDays = 90: production keeps logs at least 365 days"),
     # 19. Kubernetes version
-    ("dev", _set("cluster.kubernetesVersion", "1.29"), f"{CLUSTER}.kubernetesVersion = '1.29': Input should be '1.32', '1.33', '1.34' or '1.35'"),
+    ("dev", set_key("cluster.kubernetesVersion", "1.29"), f"{CLUSTER}.kubernetesVersion = '1.29': Input should be '1.32', '1.33', '1.34' or '1.35'"),
     # 21. unknown or misspelled keys
     (
         "dev",
-        _set("network.availabiltyZones", ["us-east-1a"]),
+        set_key("network.availabiltyZones", ["us-east-1a"]),
         f"{NET}.availabiltyZones = ['us-east-1a']: unknown key; allowed: availabilityZones, cidr, flowLogRetentionDays, natGateways, privateSubnetCidrs, publicSubnetCidrs",
     ),
     (
         "dev",
-        _set("clusterr", {}),
+        set_key("clusterr", {}),
         "gpu-inference-platform:clusterr = {}: unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, "
         "gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:loadBalancer, gpu-inference-platform:modelRepository, "
         "gpu-inference-platform:network, gpu-inference-platform:serving",
     ),
     (
         "dev",
-        _set("region", "us-east-1"),
+        set_key("region", "us-east-1"),
         "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:loadBalancer, gpu-inference-platform:modelRepository, gpu-inference-platform:network, gpu-inference-platform:serving",
     ),
     # 22. wrong types
-    ("dev", _set("cluster.systemNodes.maxSize", "3"), f"{CLUSTER}.systemNodes.maxSize = '3': Input should be a valid integer"),
-    ("dev", _set("network.availabilityZones", {"a": "us-east-1a"}), f"{NET}.availabilityZones = {{'a': 'us-east-1a'}}: Input should be a valid list"),
-    ("dev", _set("cluster", ["1.34"]), f"{CLUSTER} = ['1.34']: Input should be a valid dictionary or instance of ClusterConfig"),
+    ("dev", set_key("cluster.systemNodes.maxSize", "3"), f"{CLUSTER}.systemNodes.maxSize = '3': Input should be a valid integer"),
+    ("dev", set_key("network.availabilityZones", {"a": "us-east-1a"}), f"{NET}.availabilityZones = {{'a': 'us-east-1a'}}: Input should be a valid list"),
+    ("dev", set_key("cluster", ["1.34"]), f"{CLUSTER} = ['1.34']: Input should be a valid dictionary or instance of ClusterConfig"),
     # 4. GPU pools: unknown or CPU-only types
     (
         "dev",
-        _set("fleet.spot.instanceTypes", ["g5.xlarge", "g9.xlarge"]),
+        set_key("fleet.spot.instanceTypes", ["g5.xlarge", "g9.xlarge"]),
         f"{FLEET}.spot.instanceTypes[1] = 'g9.xlarge': unknown instance type; allowed: {GPU_TYPES}",
     ),
-    ("staging", _set("fleet.onDemand.instanceTypes", ["m5.large"]), f"{FLEET}.onDemand.instanceTypes[0] = 'm5.large': has no GPU; allowed: {GPU_TYPES}"),
+    ("staging", set_key("fleet.onDemand.instanceTypes", ["m5.large"]), f"{FLEET}.onDemand.instanceTypes[0] = 'm5.large': has no GPU; allowed: {GPU_TYPES}"),
     # 5. GPUs per pod larger than an instance type of the pool
-    ("dev", _set("serving.gpusPerReplica", 4), f"{FLEET}.spot.instanceTypes[0] = 'g4dn.xlarge': has 1 GPU(s), fewer than serving.gpusPerReplica (4)"),
+    ("dev", set_key("serving.gpusPerReplica", 4), f"{FLEET}.spot.instanceTypes[0] = 'g4dn.xlarge': has 1 GPU(s), fewer than serving.gpusPerReplica (4)"),
     # 6. mixed CPU architectures
     (
         "dev",
-        _set("fleet.spot.instanceTypes", ["g5.xlarge", "g5g.xlarge"]),
+        set_key("fleet.spot.instanceTypes", ["g5.xlarge", "g5g.xlarge"]),
         f"{FLEET}.spot.instanceTypes = ['g5.xlarge', 'g5g.xlarge']: mixes CPU architectures (arm64, x86_64); one pool must use one architecture",
     ),
     # 8. spot pool in a single zone; zones outside the network
     (
         "dev",
-        _set("fleet.spot.availabilityZones", ["us-east-1a"]),
+        set_key("fleet.spot.availabilityZones", ["us-east-1a"]),
         f"{FLEET}.spot.availabilityZones = ['us-east-1a']: a spot pool needs at least 2 zones to survive a zonal capacity shortage",
     ),
     (
         "dev",
-        _set("fleet.spot.availabilityZones", ["us-east-1a", "us-east-1c"]),
+        set_key("fleet.spot.availabilityZones", ["us-east-1a", "us-east-1c"]),
         f"{FLEET}.spot.availabilityZones[1] = 'us-east-1c': not a zone of the network; allowed: us-east-1a, us-east-1b",
     ),
     # 9. replica bounds; limits below what serving needs
-    ("dev", _set("serving.minSpotReplicas", 2), f"{SERVING}.minSpotReplicas = 2: greater than maxSpotReplicas (1)"),
-    ("staging", _set("serving.floorReplicas", 3), f"{FLEET}.onDemand.gpuLimit = 2: below the serving floor (3 replicas x 1 GPU = 3)"),
-    ("dev", _set("serving.maxSpotReplicas", 5), f"{FLEET}.spot.gpuLimit = 2: the pools' limits (2 GPUs) are below peak serving (6 GPUs)"),
+    ("dev", set_key("serving.minSpotReplicas", 2), f"{SERVING}.minSpotReplicas = 2: greater than maxSpotReplicas (1)"),
+    ("staging", set_key("serving.floorReplicas", 3), f"{FLEET}.onDemand.gpuLimit = 2: below the serving floor (3 replicas x 1 GPU = 3)"),
+    ("dev", set_key("serving.maxSpotReplicas", 5), f"{FLEET}.spot.gpuLimit = 2: the pools' limits (2 GPUs) are below peak serving (6 GPUs)"),
     # 10. prod needs 3 serving replicas
-    ("prod", _set("serving.floorReplicas", 1), f"{SERVING}.floorReplicas = 1: production needs at least 3 replicas in total (floorReplicas + minSpotReplicas)"),
+    (
+        "prod",
+        set_key("serving.floorReplicas", 1),
+        f"{SERVING}.floorReplicas = 1: production needs at least 3 replicas in total (floorReplicas + minSpotReplicas)",
+    ),
     # 15. spot drain longer than the interruption notice
-    ("dev", _set("fleet.spot.terminationGracePeriodS", 180), f"{FLEET}.spot.terminationGracePeriodS = 180: spot nodes get a 120 s notice; allowed: 30..120"),
+    ("dev", set_key("fleet.spot.terminationGracePeriodS", 180), f"{FLEET}.spot.terminationGracePeriodS = 180: spot nodes get a 120 s notice; allowed: 30..120"),
     # 21/22 inside the fleet
     (
         "dev",
-        _set("fleet.spot.gpuLimits", 4),
+        set_key("fleet.spot.gpuLimits", 4),
         f"{FLEET}.spot.gpuLimits = 4: unknown key; allowed: availabilityZones, gpuLimit, instanceTypes, terminationGracePeriodS",
     ),
-    ("dev", _set("fleet.spot.gpuLimit", "2"), f"{FLEET}.spot.gpuLimit = '2': Input should be a valid integer"),
-    ("dev", _set("fleet.amiAlias", "al2@latest"), f"{FLEET}.amiAlias = 'al2@latest': String should match pattern '^al2023@(latest|v\\d{{8}})$'"),
+    ("dev", set_key("fleet.spot.gpuLimit", "2"), f"{FLEET}.spot.gpuLimit = '2': Input should be a valid integer"),
+    ("dev", set_key("fleet.amiAlias", "al2@latest"), f"{FLEET}.amiAlias = 'al2@latest': String should match pattern '^al2023@(latest|v\\d{{8}})$'"),
     # general
-    ("dev", _set("environment", "qa"), "gpu-inference-platform:environment = 'qa': Input should be 'dev', 'staging' or 'prod'"),
-    ("dev", _delete("cluster.systemNodes"), f"{CLUSTER}.systemNodes = None: required key is missing"),
-    ("dev", _delete("aws:region"), "aws:region = None: required key is missing"),
+    ("dev", set_key("environment", "qa"), "gpu-inference-platform:environment = 'qa': Input should be 'dev', 'staging' or 'prod'"),
+    ("dev", delete_key("cluster.systemNodes"), f"{CLUSTER}.systemNodes = None: required key is missing"),
+    ("dev", delete_key("aws:region"), "aws:region = None: required key is missing"),
     (
         "dev",
-        _set("costCenter", "ml platform/dev"),
+        set_key("costCenter", "ml platform/dev"),
         "gpu-inference-platform:costCenter = 'ml platform/dev': String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'",
     ),
     (
         "prod",
-        _set("cluster.adminPrincipalArns", ["platform-admins"]),
+        set_key("cluster.adminPrincipalArns", ["platform-admins"]),
         f"{CLUSTER}.adminPrincipalArns[0] = 'platform-admins': String should match pattern '^arn:aws[a-z-]*:iam::\\d{{12}}:(role|user)/[\\w+=,.@/-]+$'",
     ),
 ]

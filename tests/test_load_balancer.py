@@ -16,17 +16,17 @@ SG_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 def test_children_are_exact(plans: dict[str, Plan]) -> None:
     logs = [
-        "aws:s3/bucket:Bucket",
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        "aws:s3/bucketVersioning:BucketVersioning",
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-        "aws:s3/bucketPolicy:BucketPolicy",
+        ("aws:s3/bucket:Bucket", "alb-access-logs"),
+        ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "alb-access-logs-public-access"),
+        ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "alb-access-logs-ownership"),
+        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "alb-access-logs-encryption"),
+        ("aws:s3/bucketVersioning:BucketVersioning", "alb-access-logs-versioning"),
+        ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "alb-access-logs-lifecycle"),
+        ("aws:s3/bucketPolicy:BucketPolicy", "alb-access-logs-policy"),
     ]
     assert Counter((r.type, r.name) for r in plans["dev"].children("alb")) == Counter(
-        [(t, "alb-access-logs") for t in logs]
-        + [
+        [
+            *logs,
             ("aws:ec2/securityGroup:SecurityGroup", "alb-alb"),
             (SG_IN, "alb-alb-443-0"),
             (SG_IN, "alb-alb-80-0"),
@@ -115,9 +115,13 @@ def test_security_groups_open_only_what_is_needed(plans: dict[str, Plan]) -> Non
 def test_access_log_bucket_accepts_only_elb_delivery_over_tls(plans: dict[str, Plan]) -> None:
     plan = plans["prod"]
     arn = plan.get("aws:s3/bucket:Bucket", "alb-access-logs").outputs["arn"]
-    delivery, tls = json.loads(plan.get("aws:s3/bucketPolicy:BucketPolicy", "alb-access-logs").inputs["policy"])["Statement"]
+    delivery, tls = json.loads(plan.get("aws:s3/bucketPolicy:BucketPolicy", "alb-access-logs-policy").inputs["policy"])["Statement"]
     assert (delivery["Principal"], delivery["Resource"]) == ({"AWS": "arn:aws:iam::797873946194:root"}, f"{arn}/alb/AWSLogs/123456789012/*")
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    encryption = plan.get("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "alb-access-logs-encryption").inputs
+    assert encryption["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}, "ALB log delivery supports SSE-S3 only"
+    lifecycle = plan.get("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "alb-access-logs-lifecycle").inputs["rules"][0]
+    assert lifecycle["expiration"] == {"days": 365}
 
 
 def test_controller_only_binds_targets_of_this_group(plans: dict[str, Plan]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from components.model_manifest import load_manifest
 from stacks.preview import Plan
-from tests.conftest import ROOT, committed_raw, config_issues, run_program, write_stack_file
+from tests.conftest import ROOT, committed_raw, config_issues, run_program, set_key, write_stack_file
 
 MODELS = "models"
 OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
@@ -30,12 +30,12 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
         [
             ("aws:kms/key:Key", "models-bucket"),
             ("aws:s3/bucket:Bucket", "models-bucket"),
-            ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "models-ownership"),
-            ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "models-public-access"),
-            ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "models-encryption"),
-            ("aws:s3/bucketVersioning:BucketVersioning", "models-versioning"),
-            ("aws:s3/bucketPolicy:BucketPolicy", "models-tls-only"),
-            ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "models-lifecycle"),
+            ("aws:s3/bucketOwnershipControls:BucketOwnershipControls", "models-bucket-ownership"),
+            ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "models-bucket-public-access"),
+            ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "models-bucket-encryption"),
+            ("aws:s3/bucketVersioning:BucketVersioning", "models-bucket-versioning"),
+            ("aws:s3/bucketPolicy:BucketPolicy", "models-bucket-policy"),
+            ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "models-bucket-lifecycle"),
             ("aws:iam/policy:Policy", "models-read"),
             ("kubernetes:core/v1:Namespace", "models-engines"),
             ("aws:iam/role:Role", "models-engine-builder"),
@@ -54,17 +54,17 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(plans: dict[str, Pla
     key = plan.get("aws:kms/key:Key", "models-bucket")
     assert key.inputs["enableKeyRotation"] is True
     bucket_id = plan.get("aws:s3/bucket:Bucket", "models-bucket").outputs["bucket"]
-    assert plan.get("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "models-public-access").inputs == {
+    assert plan.get("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "models-bucket-public-access").inputs == {
         "bucket": bucket_id,
         "blockPublicAcls": True,
         "blockPublicPolicy": True,
         "ignorePublicAcls": True,
         "restrictPublicBuckets": True,
     }
-    rule = plan.get("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "models-encryption").inputs["rules"][0]
+    rule = plan.get("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "models-bucket-encryption").inputs["rules"][0]
     assert rule == {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key.outputs["arn"]}, "bucketKeyEnabled": True}
-    assert plan.get("aws:s3/bucketVersioning:BucketVersioning", "models-versioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
-    statement = json.loads(plan.get("aws:s3/bucketPolicy:BucketPolicy", "models-tls-only").inputs["policy"])["Statement"][0]
+    assert plan.get("aws:s3/bucketVersioning:BucketVersioning", "models-bucket-versioning").inputs["versioningConfiguration"] == {"status": "Enabled"}
+    statement = json.loads(plan.get("aws:s3/bucketPolicy:BucketPolicy", "models-bucket-policy").inputs["policy"])["Statement"][0]
     bucket_arn = plan.get("aws:s3/bucket:Bucket", "models-bucket").outputs["arn"]
     assert statement == {
         "Sid": "DenyInsecureTransport",
@@ -74,8 +74,9 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(plans: dict[str, Pla
         "Resource": [bucket_arn, f"{bucket_arn}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
-    lifecycle = plan.get("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "models-lifecycle").inputs["rules"][0]
+    lifecycle = plan.get("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "models-bucket-lifecycle").inputs["rules"][0]
     assert (lifecycle["noncurrentVersionExpiration"], lifecycle["abortIncompleteMultipartUpload"]) == ({"noncurrentDays": 365}, {"daysAfterInitiation": 7})
+    assert "expiration" not in lifecycle, "current model builds never expire"
 
 
 def test_every_manifest_file_is_uploaded_under_the_tree_hash(plans: dict[str, Plan]) -> None:
@@ -178,40 +179,32 @@ def _config(stack: str) -> dict[str, str]:
 M = "gpu-inference-platform:modelRepository"
 
 
-def _set(key: str, value: Any) -> Any:
-    def mutate(raw: dict[str, Any]) -> None:
-        section, field = key.split(".")
-        raw[section][field] = value
-
-    return mutate
-
-
 @pytest.mark.parametrize(
     ("stack", "mutate", "expected"),
     [
         (
             "prod",
-            _set("fleet.spot", {"instanceTypes": ["g5.xlarge", "g6.xlarge", "g4dn.xlarge"], "gpuLimit": 16}),
+            set_key("fleet.spot", {"instanceTypes": ["g5.xlarge", "g6.xlarge", "g4dn.xlarge"], "gpuLimit": 16}),
             f"{M}.engineTargets = ['8.6', '8.9']: the fleet can launch compute capability 7.5 (g4dn.xlarge) but no TensorRT engine is built for it; add '7.5' or remove those types",
         ),
         (
             "dev",
-            _set("modelRepository.engineTargets", ["7.5", "8.6", "8.9", "6.1"]),
+            set_key("modelRepository.engineTargets", ["7.5", "8.6", "8.9", "6.1"]),
             f"{M}.engineTargets[3] = '6.1': not the compute capability of any GPU in the catalog; allowed: 7.5, 8.0, 8.6, 8.9, 9.0",
         ),
         (
             "dev",
-            _set("modelRepository.tensorrtImage", "nvcr.io/nvidia/tensorrt:24.12-py3"),
+            set_key("modelRepository.tensorrtImage", "nvcr.io/nvidia/tensorrt:24.12-py3"),
             f"{M}.tensorrtImage = 'nvcr.io/nvidia/tensorrt:24.12-py3': TensorRT release 24.12 differs from the Triton release 25.01; plans only load in the TensorRT they were built with",
         ),
         (
             "dev",
-            _set("serving.tritonImage", "nvcr.io/nvidia/tritonserver:latest"),
+            set_key("serving.tritonImage", "nvcr.io/nvidia/tritonserver:latest"),
             "gpu-inference-platform:serving.tritonImage = 'nvcr.io/nvidia/tritonserver:latest': must be pinned to an NGC release: nvcr.io/nvidia/tritonserver:YY.MM-py3 (never 'latest' or untagged)",
         ),
         (
             "dev",
-            _set("modelRepository.tensorrtImage", "nvcr.io/nvidia/tensorrt"),
+            set_key("modelRepository.tensorrtImage", "nvcr.io/nvidia/tensorrt"),
             f"{M}.tensorrtImage = 'nvcr.io/nvidia/tensorrt': must be pinned to an NGC release: nvcr.io/nvidia/tensorrt:YY.MM-py3 (never 'latest' or untagged)",
         ),
     ],

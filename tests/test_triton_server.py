@@ -10,7 +10,7 @@ import pytest
 
 from components.model_manifest import load_manifest
 from stacks.preview import Plan
-from tests.conftest import ROOT, config_issues
+from tests.conftest import ROOT, config_issues, set_key
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 S = "gpu-inference-platform:serving"
@@ -153,40 +153,32 @@ def test_serving_role_can_only_read_its_model_build(plans: dict[str, Plan]) -> N
     assert "system:serviceaccount:triton:triton" in trust["Condition"]["StringEquals"].values()
 
 
-def _set(key: str, value: Any) -> Any:
-    def mutate(raw: dict[str, Any]) -> None:
-        section, field = key.split(".")
-        raw[section][field] = value
-
-    return mutate
-
-
 @pytest.mark.parametrize(
     ("stack", "mutate", "expected"),
     [
-        ("prod", _set("serving.modelControlMode", "explicit"), f"{S}.modelControlMode = 'explicit': production serves a fixed repository; allowed: none"),
-        ("dev", _set("serving.modelControlMode", "auto"), f"{S}.modelControlMode = 'auto': Input should be 'none', 'poll' or 'explicit'"),
+        ("prod", set_key("serving.modelControlMode", "explicit"), f"{S}.modelControlMode = 'explicit': production serves a fixed repository; allowed: none"),
+        ("dev", set_key("serving.modelControlMode", "auto"), f"{S}.modelControlMode = 'auto': Input should be 'none', 'poll' or 'explicit'"),
         (
             "dev",
-            _set("serving.terminationGracePeriodS", 40),
+            set_key("serving.terminationGracePeriodS", 40),
             f"{S}.terminationGracePeriodS = 40: shorter than preStopSleepS + exitTimeoutS (50); in-flight requests would be killed",
         ),
-        ("dev", _set("serving.terminationGracePeriodS", 150), f"{S}.terminationGracePeriodS = 150: spot replicas get a 120 s notice; allowed: <= 120"),
+        ("dev", set_key("serving.terminationGracePeriodS", 150), f"{S}.terminationGracePeriodS = 150: spot replicas get a 120 s notice; allowed: <= 120"),
         (
             "dev",
-            _set("serving.preStopSleepS", 10),
+            set_key("serving.preStopSleepS", 10),
             f"{S}.preStopSleepS = 10: must exceed loadBalancer.deregistrationDelayS (15) so the ALB stops sending before Triton stops accepting",
         ),
         (
             "dev",
-            _set("serving.expectedModelLoadS", 600),
+            set_key("serving.expectedModelLoadS", 600),
             f"{S}.startupProbeFailureThreshold = 30: startup budget 300 s (period x threshold) is below expectedModelLoadS (600)",
         ),
-        ("dev", _set("serving.shmMib", 12288), f"{S}.shmMib = 12288: /dev/shm counts against the memory limit (12 GiB); keep it well below"),
-        ("dev", _set("serving.shmMib", 32), f"{S}.shmMib = 32: the Python backend needs at least 64 MiB of /dev/shm"),
+        ("dev", set_key("serving.shmMib", 12288), f"{S}.shmMib = 12288: /dev/shm counts against the memory limit (12 GiB); keep it well below"),
+        ("dev", set_key("serving.shmMib", 32), f"{S}.shmMib = 32: the Python backend needs at least 64 MiB of /dev/shm"),
         (
             "dev",
-            _set("serving.memoryGib", 15),
+            set_key("serving.memoryGib", 15),
             "gpu-inference-platform:fleet.spot.instanceTypes[0] = 'g4dn.xlarge': a replica (3000m CPU, 15 GiB) does not fit its 4 vCPU / 16 GiB",
         ),
     ],
