@@ -30,6 +30,8 @@ SENTENCES = (
     "Sentence embeddings power semantic search and retrieval.",
     "Two dogs are running through a field of tall grass.",
 )
+CEILING_TRIALS = 3
+"""The ceiling is the best of several trials per batch size: capability, not the luck of one window."""
 _DYNAMIC_BATCHING = re.compile(r"^dynamic_batching\s*\{[^}]*\}\s*$", re.MULTILINE)
 
 
@@ -143,7 +145,7 @@ class Ceiling:
 
 
 def onnxruntime_ceiling(repository: Path, *, batch_sizes: Sequence[int], duration_s: float) -> Ceiling:
-    """Tokenize and encode in one process, no server: the most this CPU can do."""
+    """Tokenize and encode in one process, no server: the most this CPU can do (best of `CEILING_TRIALS` per batch size)."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
@@ -154,13 +156,16 @@ def onnxruntime_ceiling(repository: Path, *, batch_sizes: Sequence[int], duratio
     rates: dict[int, float] = {}
     for batch in batch_sizes:
         texts = [SENTENCES[k % len(SENTENCES)] for k in range(batch)]
-        done, began = 0, time.perf_counter()
-        while time.perf_counter() - began < duration_s:
-            encodings = tokenizer.encode_batch(texts)
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
-            done += batch
-        rates[batch] = done / (time.perf_counter() - began)
+        trials = []
+        for _ in range(CEILING_TRIALS):
+            done, began = 0, time.perf_counter()
+            while time.perf_counter() - began < duration_s / CEILING_TRIALS:
+                encodings = tokenizer.encode_batch(texts)
+                ids = np.array([e.ids for e in encodings], dtype=np.int64)
+                mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+                session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+                done += batch
+            trials.append(done / (time.perf_counter() - began))
+        rates[batch] = max(trials)
     best = max(rates, key=lambda b: rates[b])
     return Ceiling(best, rates[best], rates)

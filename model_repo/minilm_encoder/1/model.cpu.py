@@ -18,6 +18,8 @@ class TritonPythonModel:
     def initialize(self, args):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # The cores are shared with the tokenizer and Triton itself: idle ORT threads must sleep, not spin.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(Path(args["model_repository"]) / args["model_version"] / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
