@@ -111,6 +111,8 @@ class SpotFleet(PlatformComponent):
     """GPU compute capabilities the fleet can launch (plain data, known at preview)."""
     max_gpus: int
     """Sum of the pools' hard GPU limits."""
+    max_gpu_hours_per_month: int
+    """GPU-hours a month with every pool at its limit (bounds the GPU bill)."""
     interruption_queue_url: pulumi.Output[str]
     """SQS queue Karpenter reads interruption events from."""
     controller_role_arn: pulumi.Output[str]
@@ -122,6 +124,7 @@ class SpotFleet(PlatformComponent):
         super().__init__("spotfleet", "SpotFleet", name, opts)
         self.compute_capabilities = fleet_compute_capabilities(args.pools)
         self.max_gpus = sum(pool.gpu_limit for pool in args.pools)
+        self.max_gpu_hours_per_month = max_gpu_hours_per_month(args.pools)
 
         queue = self._interruption_queue(name)
         node_role = self._node_role(name, args)

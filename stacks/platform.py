@@ -16,7 +16,7 @@ from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.model_manifest import MANIFEST_NAME, Manifest, load_manifest
 from components.model_repository import EngineBuildArgs, ModelRepository, ModelRepositoryArgs
 from components.network import Network, NetworkArgs
-from components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs, max_gpu_hours_per_month
+from components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs
 from components.tensorrt_engines import load_engine_profiles
 from components.triton_server import TritonServer, TritonServerArgs
 from stacks.config import PROJECT, ConfigError, ConfigIssue, GpuPoolConfig, StackConfig, load_stack_config
@@ -229,8 +229,7 @@ def build_platform(config: StackConfig) -> Platform:
 
 def main() -> None:
     """The Pulumi program: validate config, build the platform, export its handles."""
-    config = load_stack_config()
-    platform = build_platform(config)
+    platform = build_platform(load_stack_config())
     pulumi.export("vpcId", platform.network.vpc_id)
     pulumi.export("clusterName", platform.cluster.cluster_name)
     pulumi.export("clusterEndpoint", platform.cluster.endpoint)
@@ -238,7 +237,7 @@ def main() -> None:
     pulumi.export("kubeconfig", platform.cluster.kubeconfig)
     pulumi.export("fleetComputeCapabilities", sorted(platform.fleet.compute_capabilities))
     pulumi.export("fleetMaxGpus", platform.fleet.max_gpus)
-    pulumi.export("fleetMaxGpuHoursPerMonth", max_gpu_hours_per_month(gpu_pools(config)))
+    pulumi.export("fleetMaxGpuHoursPerMonth", platform.fleet.max_gpu_hours_per_month)
     pulumi.export("modelTreeHash", platform.models.tree_hash)
     pulumi.export("modelBucket", platform.models.bucket_name)
     pulumi.export("modelPrefix", platform.models.prefix)

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from components.load_balancer import ELB_LOG_DELIVERY_ACCOUNTS
 from stacks.preview import Plan
+from stacks.regions import REGION_AVAILABILITY_ZONES
 from tests.conftest import config_issues
 
 SG_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -156,3 +158,7 @@ def test_controller_only_binds_targets_of_this_group(plans: dict[str, Plan]) -> 
 )
 def test_load_balancer_config_rules(mutate: dict[str, Any], expected: str) -> None:
     assert expected in config_issues("dev", lambda raw: raw["loadBalancer"].update(mutate))
+
+
+def test_every_supported_region_has_an_elb_log_delivery_account() -> None:
+    assert set(ELB_LOG_DELIVERY_ACCOUNTS) == set(REGION_AVAILABILITY_ZONES)
