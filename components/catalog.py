@@ -101,3 +101,26 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
 
 GPU_INSTANCE_TYPES = tuple(sorted(n for n, t in INSTANCE_TYPES.items() if t.gpu is not None))
 CPU_INSTANCE_TYPES = tuple(sorted(n for n, t in INSTANCE_TYPES.items() if t.gpu is None))
+
+
+INFRACOST_2024_2025 = "infracost golden files 2024-2025, us-east-1"
+PRICED_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class ServicePrice:
+    """A non-instance price, with its unit and source."""
+
+    usd: float
+    unit: str
+    source: str = INFRACOST_2024_2025
+
+
+SERVICE_PRICES: dict[str, ServicePrice] = {
+    "eks_control_plane": ServicePrice(0.10, "hour"),
+    "nat_gateway": ServicePrice(0.045, "hour"),
+    "alb": ServicePrice(0.0225, "hour"),
+    "alb_lcu": ServicePrice(0.008, "LCU-hour"),
+    "cloudwatch_alarm": ServicePrice(0.10, "alarm-month"),
+}
+"""Service prices used by the cost estimate (data processing and transfer are not included)."""

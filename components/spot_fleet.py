@@ -116,7 +116,9 @@ class SpotFleet(PlatformComponent):
     interruption_queue_url: pulumi.Output[str]
     """SQS queue Karpenter reads interruption events from."""
     controller_role_arn: pulumi.Output[str]
-    """IRSA role of the Karpenter controller (the budget action attaches its deny policy here)."""
+    """IRSA role of the Karpenter controller."""
+    controller_role_name: pulumi.Output[str]
+    """Its name (the budget action attaches its deny-GPU-launch policy here)."""
     node_role_name: pulumi.Output[str]
     """IAM role of the GPU nodes."""
 
@@ -161,6 +163,7 @@ class SpotFleet(PlatformComponent):
 
         self.interruption_queue_url = queue.url
         self.controller_role_arn = controller_role.arn
+        self.controller_role_name = controller_role.name
         self.node_role_name = node_role.name
         self.register_outputs(
             {

@@ -1,6 +1,6 @@
 """Offline, credential-free preview of a stack: `python -m scripts.preview <stack>`.
 
-Exit codes: 0 planned, 2 configuration error (message, no traceback).
+Exit codes: 0 planned, 2 configuration error (message, no traceback), 3 the always-on cost exceeds the budget.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from pathlib import Path
 import yaml
 
 from stacks.config import ConfigError
+from stacks.cost import estimate
 from stacks.preview import plan_stack, render_kubernetes, summary
 
 EXIT_CONFIG_ERROR = 2
+EXIT_OVER_BUDGET = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,14 +37,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot read stack config: {error}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
 
+    cost = estimate(plan, plan.region)
     print(summary(plan))
+    print("\n".join(cost.lines()))
     if args.json_path:
         args.json_path.parent.mkdir(parents=True, exist_ok=True)
-        args.json_path.write_text(json.dumps(plan.to_json(), indent=2, sort_keys=True))
+        args.json_path.write_text(json.dumps({**plan.to_json(), "cost": cost.to_json()}, indent=2, sort_keys=True))
         print(f"plan written to {args.json_path}")
     if args.render_dir:
         written = render_kubernetes(plan, args.render_dir)
         print(f"{len(written)} Kubernetes objects written to {args.render_dir}")
+    if cost.floor_exceeds_budget:
+        print(f"error: the always-on cost ({cost.total('floor'):.2f} USD/month) exceeds the budget ({cost.budget_usd:.2f})", file=sys.stderr)
+        return EXIT_OVER_BUDGET
     return 0
 
 

@@ -209,6 +209,20 @@ class ModelRepositoryConfig(_Schema):
     noncurrent_version_days: int = Field(default=90, ge=1, le=3650)
 
 
+Percent = Annotated[float, Field(gt=0, le=1000)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")]
+
+
+class BudgetConfig(_Schema):
+    """The stack's monthly cost budget: alerts, then an automatic stop of GPU scale-out at 100%."""
+
+    monthly_usd: float = Field(gt=0)
+    alert_emails: list[Email] = Field(min_length=1)
+    actual_thresholds_percent: list[Percent] = Field(default=[50, 80, 100], min_length=1)
+    forecast_threshold_percent: Percent = 100
+    anomaly_threshold_usd: float = Field(default=100, gt=0)
+
+
 class StackConfig(_Schema):
     """The whole, validated configuration of one stack."""
 
@@ -221,6 +235,7 @@ class StackConfig(_Schema):
     serving: ServingConfig
     model_repository: ModelRepositoryConfig
     load_balancer: LoadBalancerConfig
+    budget: BudgetConfig
 
     @property
     def production(self) -> bool:

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.base import tag_transformation
+from components.budget_alarms import BudgetAlarms, BudgetAlarmsArgs
 from components.catalog import INSTANCE_TYPES
 from components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from components.iam import AccountContext
@@ -35,6 +36,7 @@ class Platform:
     models: ModelRepository
     triton: TritonServer
     load_balancer: LoadBalancer
+    budget: BudgetAlarms
 
 
 def stack_tags(config: StackConfig) -> dict[str, str]:
@@ -224,7 +226,20 @@ def build_platform(config: StackConfig) -> Platform:
         ),
         pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[triton]),
     )
-    return Platform(network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer)
+    budget = BudgetAlarms(
+        "budget",
+        BudgetAlarmsArgs(
+            monthly_limit_usd=config.budget.monthly_usd,
+            cost_allocation_tag=("stack", pulumi.get_stack()),
+            alert_emails=config.budget.alert_emails,
+            actual_thresholds_percent=config.budget.actual_thresholds_percent,
+            forecast_threshold_percent=config.budget.forecast_threshold_percent,
+            anomaly_threshold_usd=config.budget.anomaly_threshold_usd,
+            capacity_controller_role_name=fleet.controller_role_name,
+            account=account,
+        ),
+    )
+    return Platform(network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer, budget=budget)
 
 
 def main() -> None:
@@ -244,3 +259,4 @@ def main() -> None:
     pulumi.export("modelReadPolicyArn", platform.models.read_policy_arn)
     pulumi.export("tritonNamespace", platform.triton.namespace)
     pulumi.export("endpoint", platform.load_balancer.dns_name)
+    pulumi.export("alertTopicArn", platform.budget.topic_arn)

@@ -47,6 +47,7 @@ class Plan:
     """Every resource of one stack, in registration order."""
 
     stack: str
+    region: str
     resources: list[PlannedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     """Stack exports (secrets redacted)."""
@@ -147,7 +148,8 @@ def run_program(program: Callable[[], None], *, stack: str, pulumi_config: Mappi
     """Run `program` as stack `stack` under mocks with the given flat Pulumi config; return its plan."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # before set_mocks, which binds the runtime to the current loop
-    mocks = PlatformMocks(region=pulumi_config.get(REGION_KEY, "us-east-1"))
+    region = pulumi_config.get(REGION_KEY, "us-east-1")
+    mocks = PlatformMocks(region=region)
     monitor = _RecordingMonitor(mocks)
     collector = _WarningCollector()
     logger = logging.getLogger(f"gpuinfra.preview.{stack}")
@@ -161,7 +163,7 @@ def run_program(program: Callable[[], None], *, stack: str, pulumi_config: Mappi
     finally:
         loop.close()
         asyncio.set_event_loop(None)
-    return Plan(stack=stack, resources=monitor.plan, outputs=exports, warnings=collector.messages)
+    return Plan(stack=stack, region=region, resources=monitor.plan, outputs=exports, warnings=collector.messages)
 
 
 def _as_pulumi_value(value: Any) -> str:

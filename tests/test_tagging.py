@@ -17,6 +17,7 @@ COMPONENT_OF_ROOT = {
     "models": "modelrepository",
     "triton": "tritonserver",
     "alb": "loadbalancer",
+    "budget": "budgetalarms",
 }
 UNTAGGABLE_TYPES = {
     "aws:ec2/route:Route",
@@ -33,6 +34,8 @@ UNTAGGABLE_TYPES = {
     "aws:s3/bucketVersioning:BucketVersioning",
     "aws:s3/bucketPolicy:BucketPolicy",
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:sns/topicPolicy:TopicPolicy",
+    "aws:sns/topicSubscription:TopicSubscription",
 }
 
 

@@ -1,0 +1,75 @@
+"""Cost estimate: computed from the planned resources, itemised, labelled, compared with the budget."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from stacks.cost import estimate
+from stacks.preview import Plan
+from tests.conftest import ROOT, committed_raw, write_stack_file
+
+HOURS = 730
+
+
+def test_dev_items_match_hand_computed_prices(plans: dict[str, Plan]) -> None:
+    cost = estimate(plans["dev"], "us-east-1")
+    items = {item.name: (item.floor, item.expected, item.maximum) for item in cost.items}
+    spot_gpu_hour = 0.526 * 0.40  # cheapest per-GPU type in the dev spot pool (g4dn.xlarge) at the assumed discount
+    assert items == {
+        "EKS control plane": (73.0, 73.0, 73.0),
+        "NAT gateways (data processing not included)": (32.85, 32.85, 32.85),
+        "application load balancer x1": (16.43, 22.27, 74.83),
+        "node group gpu-system (m7i.large)": (round(2 * 0.1008 * HOURS, 2), round(2 * 0.1008 * HOURS, 2), round(3 * 0.1008 * HOURS, 2)),
+        "GPU pool gpu-fleet-spot (spot)": (round(2 * spot_gpu_hour * HOURS, 2), round(2 * spot_gpu_hour * HOURS, 2), round(2 * 1.006 * 0.40 * HOURS, 2)),
+        "CloudWatch alarms": (0.0, 0.0, 0.0),
+    }
+    assert cost.total("floor") == 576.63
+    assert (cost.budget_usd, cost.floor_exceeds_budget) == (1500.0, False)
+
+
+def test_prod_maximum_is_every_limit_at_the_priciest_gpu(plans: dict[str, Plan]) -> None:
+    items = {item.name: item for item in estimate(plans["prod"], "us-west-2").items}
+    assert items["GPU pool gpu-fleet-spot (spot)"].maximum == round(16 * 1.861 * 0.40 * HOURS, 2)
+    assert items["GPU pool gpu-fleet-on-demand (on-demand)"].maximum == round(6 * 1.006 * HOURS, 2)
+    assert items["GPU pool gpu-fleet-on-demand (on-demand)"].floor == round(3 * 0.8048 * HOURS, 2), "the floor runs on the cheapest on-demand GPU"
+    assert items["NAT gateways (data processing not included)"].floor == round(3 * 0.045 * HOURS, 2)
+
+
+def test_assumptions_are_labelled(plans: dict[str, Plan]) -> None:
+    assert estimate(plans["prod"], "us-west-2").assumptions == [
+        "spot = on-demand x 0.40 (assumed 60% discount)",
+        "us-east-1 list prices",
+        "us-west-2 assumed to cost as us-east-1",
+    ]
+
+
+def _preview(tmp_path: Path, monthly_usd: float) -> tuple[subprocess.CompletedProcess[str], dict]:
+    raw = committed_raw("dev")
+    raw["budget"]["monthlyUsd"] = monthly_usd
+    config = write_stack_file(tmp_path / "Pulumi.dev.yaml", raw)
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.preview", "dev", "--config", str(config), "--json", str(tmp_path / "plan.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result, json.loads((tmp_path / "plan.json").read_text())
+
+
+def test_preview_prints_cost_and_writes_it_to_json(tmp_path: Path) -> None:
+    result, document = _preview(tmp_path, 1500)
+    assert result.returncode == 0, result.stderr
+    assert "  budget 1500.00: floor 38%, expected 39%, maximum 66% of budget (floor within budget)" in result.stdout.splitlines()
+    assert document["cost"]["totals"] == {"floor": 576.63, "expected": 582.47, "maximum": 988.93}
+    assert (document["cost"]["budget"], document["cost"]["currency"], document["cost"]["period"]) == (1500.0, "USD", "month")
+
+
+def test_preview_exits_3_when_the_floor_exceeds_the_budget(tmp_path: Path) -> None:
+    result, document = _preview(tmp_path, 400)
+    assert result.returncode == 3
+    assert result.stderr.strip() == "error: the always-on cost (576.63 USD/month) exceeds the budget (400.00)"
+    assert document["cost"]["budget"] == 400.0, "the report is still written so the reviewer sees why"
