@@ -212,6 +212,7 @@ class TritonServer(PlatformComponent):
                         f"--metrics-port={METRICS_PORT}",
                         "--allow-metrics=true",
                         "--allow-gpu-metrics=true",
+                        "--metrics-config=summary_latencies=true",
                     ],
                     "ports": [
                         {"name": "http", "containerPort": HTTP_PORT},

@@ -223,6 +223,15 @@ class BudgetConfig(_Schema):
     anomaly_threshold_usd: float = Field(default=100, gt=0)
 
 
+class MonitoringConfig(_Schema):
+    """Prometheus retention and storage; where latency and errors alert."""
+
+    retention_days: int = Field(default=15, ge=1, le=365)
+    storage_gib: int = Field(default=50, ge=10, le=2000)
+    p99_latency_ms: float = Field(default=250, gt=0)
+    error_ratio: float = Field(default=0.01, gt=0, lt=1)
+
+
 class StackConfig(_Schema):
     """The whole, validated configuration of one stack."""
 
@@ -236,6 +245,7 @@ class StackConfig(_Schema):
     model_repository: ModelRepositoryConfig
     load_balancer: LoadBalancerConfig
     budget: BudgetConfig
+    monitoring: MonitoringConfig
 
     @property
     def production(self) -> bool:

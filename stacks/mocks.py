@@ -64,6 +64,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 return {"arnSuffix": suffix, "arn": self._elb_arn(suffix)}
             case "aws:lb/listener:Listener" | "aws:lb/listenerRule:ListenerRule":
                 return {"arn": self._elb_arn(f"listener/app/{resource_id}/{_digest(resource_id, 16)}")}
+            case "random:index/randomPassword:RandomPassword":
+                return {"result": f"mock-{_digest(args.name, 24)}"}
             case "aws:sns/topic:Topic":
                 return {"arn": f"arn:{MOCK_PARTITION}:sns:{self.region}:{MOCK_ACCOUNT_ID}:{resource_id}", "name": resource_id}
             case "aws:sqs/queue:Queue":

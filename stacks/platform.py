@@ -16,6 +16,7 @@ from components.iam import AccountContext
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.model_manifest import MANIFEST_NAME, Manifest, load_manifest
 from components.model_repository import EngineBuildArgs, ModelRepository, ModelRepositoryArgs
+from components.monitoring import AlertThresholds, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs
 from components.tensorrt_engines import load_engine_profiles
@@ -37,6 +38,7 @@ class Platform:
     triton: TritonServer
     load_balancer: LoadBalancer
     budget: BudgetAlarms
+    monitoring: Monitoring
 
 
 def stack_tags(config: StackConfig) -> dict[str, str]:
@@ -239,7 +241,24 @@ def build_platform(config: StackConfig) -> Platform:
             account=account,
         ),
     )
-    return Platform(network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer, budget=budget)
+    watch = config.monitoring
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            retention_days=watch.retention_days,
+            storage_gib=watch.storage_gib,
+            triton_namespace=triton.namespace,
+            triton_service=triton.service_name,
+            alert_topic_arn=budget.topic_arn,
+            load_balancer_arn_suffix=load_balancer.arn_suffix,
+            target_group_arn_suffix=load_balancer.target_group_arn_suffix,
+            thresholds=AlertThresholds(p99_latency_ms=watch.p99_latency_ms, error_ratio=watch.error_ratio, queue_time_ms=4 * serving.queue_time_target_ms),
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[triton]),
+    )
+    return Platform(
+        network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer, budget=budget, monitoring=monitoring
+    )
 
 
 def main() -> None:
@@ -260,3 +279,4 @@ def main() -> None:
     pulumi.export("tritonNamespace", platform.triton.namespace)
     pulumi.export("endpoint", platform.load_balancer.dns_name)
     pulumi.export("alertTopicArn", platform.budget.topic_arn)
+    pulumi.export("grafanaAdminPassword", platform.monitoring.grafana_admin_password)

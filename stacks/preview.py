@@ -92,13 +92,22 @@ class Plan:
         return {"stack": self.stack, "resources": [{"type": r.type, "name": r.name, "parent": r.parent, "inputs": r.inputs} for r in self.resources]}
 
 
+def _redacted(value: Any) -> Any:
+    """A secret's shape with every value hidden (manifests stay structurally valid)."""
+    if isinstance(value, Mapping):
+        return {str(k): _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    return SECRET_PLACEHOLDER
+
+
 def _plain(value: Any) -> Any:
     """Engine wire values as a reader expects them: secrets redacted, integral numbers as ints, assets by path."""
     if isinstance(value, pulumi.FileAsset):
         return {"fileAsset": value.path}
     if isinstance(value, Mapping):
         if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return SECRET_PLACEHOLDER
+            return _redacted(value.get("value"))
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]

@@ -24,9 +24,9 @@ def test_dev_items_match_hand_computed_prices(plans: dict[str, Plan]) -> None:
         "application load balancer x1": (16.43, 22.27, 74.83),
         "node group gpu-system (m7i.large)": (round(2 * 0.1008 * HOURS, 2), round(2 * 0.1008 * HOURS, 2), round(3 * 0.1008 * HOURS, 2)),
         "GPU pool gpu-fleet-spot (spot)": (round(2 * spot_gpu_hour * HOURS, 2), round(2 * spot_gpu_hour * HOURS, 2), round(2 * 1.006 * 0.40 * HOURS, 2)),
-        "CloudWatch alarms": (0.0, 0.0, 0.0),
+        "CloudWatch alarms": (0.3, 0.3, 0.3),
     }
-    assert cost.total("floor") == 576.63
+    assert cost.total("floor") == 576.93
     assert (cost.budget_usd, cost.floor_exceeds_budget) == (1500.0, False)
 
 
@@ -64,12 +64,12 @@ def test_preview_prints_cost_and_writes_it_to_json(tmp_path: Path) -> None:
     result, document = _preview(tmp_path, 1500)
     assert result.returncode == 0, result.stderr
     assert "  budget 1500.00: floor 38%, expected 39%, maximum 66% of budget (floor within budget)" in result.stdout.splitlines()
-    assert document["cost"]["totals"] == {"floor": 576.63, "expected": 582.47, "maximum": 988.93}
+    assert document["cost"]["totals"] == {"floor": 576.93, "expected": 582.77, "maximum": 989.23}
     assert (document["cost"]["budget"], document["cost"]["currency"], document["cost"]["period"]) == (1500.0, "USD", "month")
 
 
 def test_preview_exits_3_when_the_floor_exceeds_the_budget(tmp_path: Path) -> None:
     result, document = _preview(tmp_path, 400)
     assert result.returncode == 3
-    assert result.stderr.strip() == "error: the always-on cost (576.63 USD/month) exceeds the budget (400.00)"
+    assert result.stderr.strip() == "error: the always-on cost (576.93 USD/month) exceeds the budget (400.00)"
     assert document["cost"]["budget"] == 400.0, "the report is still written so the reviewer sees why"

@@ -18,6 +18,7 @@ COMPONENT_OF_ROOT = {
     "triton": "tritonserver",
     "alb": "loadbalancer",
     "budget": "budgetalarms",
+    "monitoring": "monitoring",
 }
 UNTAGGABLE_TYPES = {
     "aws:ec2/route:Route",

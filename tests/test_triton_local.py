@@ -106,6 +106,18 @@ def test_model_load_and_unload_are_refused(server: LocalTriton) -> None:
     assert _client(server).is_model_ready(MODEL)
 
 
+def _wait_for_requests_in_flight(server: LocalTriton, timeout_s: float = 30) -> None:
+    """Block until Triton reports pending requests (so SIGTERM really lands mid-request)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(server.metrics_url, timeout=5) as response:
+            pending = sum(float(v) for v in re.findall(r"^nv_inference_pending_request_count\{[^}]*\} (\S+)$", response.read().decode(), re.MULTILINE))
+        if pending > 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError("requests never reached the server")
+
+
 def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
     triton = LocalTriton(REPOSITORY).start()
     outcomes: list[tuple[str, Any]] = []
@@ -120,7 +132,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
     threads = [threading.Thread(target=request) for _ in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)
+    _wait_for_requests_in_flight(triton)
     triton.signal_shutdown()
     for thread in threads:
         thread.join(timeout=60)

@@ -68,6 +68,7 @@ def test_triton_args_are_locked_down(plans: dict[str, Plan]) -> None:
         "--metrics-port=8002",
         "--allow-metrics=true",
         "--allow-gpu-metrics=true",
+        "--metrics-config=summary_latencies=true",
     ]
     assert [p["containerPort"] for p in container["ports"]] == [8000, 8001, 8002]
 

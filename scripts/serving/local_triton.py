@@ -95,6 +95,7 @@ class LocalTriton:
             f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
             "--allow-gpu-metrics=false",
+            "--metrics-config=summary_latencies=true",
         ]
 
     def _environment(self) -> dict[str, str]:

@@ -1,0 +1,140 @@
+"""Monitoring component: exact resources, secrets, GPU exemption, the HPA metric, alert rules, alarms, dashboard."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+from components.monitoring import dashboard_queries
+from components.triton_server import QUEUE_TIME_METRIC
+from scripts.serving.load import embed
+from scripts.serving.local_triton import LocalTriton
+from stacks.preview import Plan
+from tests.conftest import ROOT
+
+DCGM_FIELDS = {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_XID_ERRORS"}
+"""dcgm-exporter default counters used here (default-counters.csv of the exporter)."""
+KUBE_STATE_METRICS = {"kube_deployment_status_replicas_available", "kube_pod_status_ready", "kube_pod_container_status_restarts_total"}
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def test_children_are_exact(plans: dict[str, Plan]) -> None:
+    assert Counter((r.type, r.name) for r in plans["prod"].children("monitoring")) == Counter(
+        [
+            ("kubernetes:core/v1:Namespace", "monitoring"),
+            ("kubernetes:core/v1:Namespace", "monitoring-gpu"),
+            ("random:index/randomPassword:RandomPassword", "monitoring-grafana-admin"),
+            ("kubernetes:core/v1:Secret", "monitoring-grafana-admin"),
+            (RELEASE, "monitoring-prometheus"),
+            (RELEASE, "monitoring-dcgm-exporter"),
+            (RELEASE, "monitoring-adapter"),
+            ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-triton"),
+            ("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-alerts"),
+            ("kubernetes:core/v1:ConfigMap", "monitoring-dashboard"),
+            ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-5xx-ratio"),
+            ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-p99"),
+            ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-unhealthy"),
+        ]
+    )
+
+
+def test_grafana_password_is_a_generated_secret(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    string_data = plan.get("kubernetes:core/v1:Secret", "monitoring-grafana-admin").inputs["stringData"]
+    assert string_data == {"admin-user": "[secret]", "admin-password": "[secret]"}, "the generated password never appears in the plan"
+    grafana = plan.get(RELEASE, "monitoring-prometheus").inputs["values"]["grafana"]
+    assert grafana["admin"] == {"existingSecret": "monitoring-grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}
+    assert plan.outputs["grafanaAdminPassword"] == "[secret]"
+    assert plan.get("random:index/randomPassword:RandomPassword", "monitoring-grafana-admin").inputs["length"] == 32
+
+
+def test_charts_are_pinned_and_retention_follows_the_stack(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    versions = {r.name: (r.inputs["chart"], r.inputs["version"]) for r in plan.children("monitoring") if r.type == RELEASE}
+    assert versions == {
+        "monitoring-prometheus": ("kube-prometheus-stack", "65.1.1"),
+        "monitoring-dcgm-exporter": ("dcgm-exporter", "3.5.0"),
+        "monitoring-adapter": ("prometheus-adapter", "4.11.0"),
+    }
+    spec = plan.get(RELEASE, "monitoring-prometheus").inputs["values"]["prometheus"]["prometheusSpec"]
+    assert (spec["retention"], spec["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"]) == ("30d", "200Gi")
+    assert plans["dev"].get(RELEASE, "monitoring-prometheus").inputs["values"]["prometheus"]["prometheusSpec"]["retention"] == "7d"
+
+
+def test_only_the_gpu_exporter_namespace_is_exempt_from_restricted(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    assert plan.get("kubernetes:core/v1:Namespace", "monitoring").inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    gpu = plan.get("kubernetes:core/v1:Namespace", "monitoring-gpu").inputs["metadata"]
+    assert gpu["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert gpu["annotations"]["gpuinfra.io/pod-security-exemption"]
+    assert plan.get(RELEASE, "monitoring-dcgm-exporter").inputs["namespace"] == "monitoring-gpu"
+
+
+def test_adapter_serves_the_metric_the_spot_hpa_scales_on(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    (rule,) = plan.get(RELEASE, "monitoring-adapter").inputs["values"]["rules"]["custom"]
+    hpa_metric = plan.get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "triton-spot").inputs["spec"]["metrics"][0]["pods"]["metric"]["name"]
+    assert rule["name"]["as"] == hpa_metric == QUEUE_TIME_METRIC
+    assert "nv_inference_queue_duration_us" in rule["metricsQuery"] and "nv_inference_request_success" in rule["metricsQuery"]
+
+
+def test_triton_metrics_are_scraped(plans: dict[str, Plan]) -> None:
+    monitor = plans["prod"].get("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-triton").inputs
+    service = plans["prod"].get("kubernetes:core/v1:Service", "triton").inputs
+    assert monitor["metadata"]["namespace"] == "triton"
+    assert monitor["spec"]["selector"]["matchLabels"] == service["metadata"]["labels"]
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "interval": "15s"}]
+
+
+def test_alert_rules_cover_the_failure_modes_with_runbooks(plans: dict[str, Plan]) -> None:
+    (group,) = plans["prod"].get("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-alerts").inputs["spec"]["groups"]
+    rules = {r["alert"]: r for r in group["rules"]}
+    assert set(rules) == {
+        "TritonP99LatencyHigh",
+        "TritonErrorRatioHigh",
+        "TritonQueueTimeHigh",
+        "TritonNotReady",
+        "GpuUtilizationHigh",
+        "GpuIdle",
+        "GpuMemoryHigh",
+        "GpuXidErrors",
+        "TritonPodRestarts",
+        "SpotInterruptionRateHigh",
+    }
+    assert all(r["annotations"]["runbook"] and r["annotations"]["summary"] for r in rules.values())
+    assert rules["TritonP99LatencyHigh"]["expr"] == 'max(nv_inference_request_summary_us{namespace="triton",quantile="0.99"}) by (model) / 1000 > 250'
+    assert rules["GpuXidErrors"]["labels"] == {"severity": "critical"}
+
+
+def test_alb_alarms_notify_the_alert_topic(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    topic = plan.get("aws:sns/topic:Topic", "budget-alerts").outputs["arn"]
+    alb = plan.get("aws:lb/loadBalancer:LoadBalancer", "alb").outputs["arnSuffix"]
+    for name in ("monitoring-alb-5xx-ratio", "monitoring-alb-p99", "monitoring-alb-unhealthy"):
+        alarm = plan.get("aws:cloudwatch/metricAlarm:MetricAlarm", name).inputs
+        assert (alarm["actionsEnabled"], alarm["alarmActions"], alarm["okActions"]) == (True, [topic], [topic]), name
+    p99 = plan.get("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-p99").inputs
+    assert (p99["extendedStatistic"], p99["threshold"], p99["dimensions"]) == ("p99", 0.25, {"LoadBalancer": alb})
+    ratio = plan.get("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-5xx-ratio").inputs
+    assert [q["id"] for q in ratio["metricQueries"]] == ["target5xx", "elb5xx", "requests", "ratio"]
+    assert ratio["metricQueries"][3]["expression"] == "(FILL(target5xx, 0) + FILL(elb5xx, 0)) / MAX([requests, 1])"
+
+
+def test_every_dashboard_metric_is_exported_by_triton_dcgm_or_kube_state_metrics() -> None:
+    with LocalTriton(ROOT / "build/models/cpu") as triton:
+        embed(triton.url, ["warm the counters"])
+        with urllib.request.urlopen(triton.metrics_url, timeout=5) as response:
+            triton_metrics = set(re.findall(r"^(nv_[a-z_]+)", response.read().decode(), re.MULTILINE))
+    queries = dashboard_queries()
+    assert len(queries) == 11
+    named = {name for query in queries for name in re.findall(r"\b(nv_[a-z_]+|DCGM_FI_[A-Z_]+|kube_[a-z_]+)\b", query)}
+    assert named, "the dashboard queries name metrics"
+    assert named <= triton_metrics | DCGM_FIELDS | KUBE_STATE_METRICS, named - (triton_metrics | DCGM_FIELDS | KUBE_STATE_METRICS)
+
+
+def test_dashboard_is_provisioned_from_the_repository_file(plans: dict[str, Plan]) -> None:
+    config_map = plans["prod"].get("kubernetes:core/v1:ConfigMap", "monitoring-dashboard").inputs
+    assert config_map["metadata"]["labels"] == {"grafana_dashboard": "1"}
+    assert config_map["data"]["triton-gpu.json"] == Path(ROOT / "components/dashboards/triton-gpu.json").read_text()
