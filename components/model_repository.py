@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.base import PlatformComponent
+from components.base import RESTRICTED_POD_SECURITY, PlatformComponent
 from components.device_plugin import GPU_TAINT_KEY
 from components.iam import AccountContext, encryption_key, policy_document, service_account_role
 from components.model_manifest import MANIFEST_NAME, Manifest
@@ -26,7 +26,6 @@ from components.tensorrt_engines import EngineProfile
 
 DEFAULT_AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.15.0"
 _WORK_DIR = "/work"
-_POD_SECURITY_MODES = ("audit", "enforce", "warn")
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ class ModelRepository(PlatformComponent):
         """One Job per plan the fleet can build (its GPU family is launchable): fetch the ONNX, `trtexec`, upload the plan next to it."""
         namespace = k8s.core.v1.Namespace(
             f"{name}-engines",
-            metadata={"name": f"{name}-engines", "labels": {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in _POD_SECURITY_MODES}},
+            metadata={"name": f"{name}-engines", "labels": RESTRICTED_POD_SECURITY},
             opts=self.child(),
         )
         service_account = f"{name}-engine-builder"

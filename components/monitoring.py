@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.base import PlatformComponent
+from components.base import RESTRICTED_POD_SECURITY, PlatformComponent
 from components.device_plugin import GPU_TAINT_KEY
 from components.gpu_cluster import SYSTEM_NODE_LABEL
 from components.triton_server import QUEUE_TIME_METRIC
@@ -23,7 +23,6 @@ PROMETHEUS_ADAPTER = ("prometheus-adapter", "https://prometheus-community.github
 DCGM_EXPORTER = ("dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts", "3.5.0")
 DASHBOARD = Path(__file__).with_name("dashboards") / "triton-gpu.json"
 RUNBOOK_BASE = "https://github.com/your-org/gpu-inference-platform/blob/main/RUNBOOKS.md"
-_RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("audit", "enforce", "warn")}
 
 
 @dataclass(frozen=True)
@@ -173,7 +172,7 @@ class Monitoring(PlatformComponent):
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("monitoring", "Monitoring", name, opts)
-        namespace = k8s.core.v1.Namespace(name, metadata={"name": name, "labels": _RESTRICTED}, opts=self.child())
+        namespace = k8s.core.v1.Namespace(name, metadata={"name": name, "labels": RESTRICTED_POD_SECURITY}, opts=self.child())
         gpu_namespace = k8s.core.v1.Namespace(
             f"{name}-gpu",
             metadata={

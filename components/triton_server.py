@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.base import PlatformComponent
+from components.base import RESTRICTED_POD_SECURITY, PlatformComponent
 from components.device_plugin import GPU_TAINT_KEY
 from components.iam import service_account_role
 from components.model_repository import DEFAULT_AWS_CLI_IMAGE
@@ -30,7 +30,6 @@ MODEL_TREE_ANNOTATION = "gpuinfra.io/model-tree-hash"
 _MODELS_DIR = "/models"
 _VERIFIER_DIR = "/verifier"
 _MANIFEST_MODULE = Path(__file__).with_name("model_manifest.py")
-_POD_SECURITY_MODES = ("audit", "enforce", "warn")
 
 ModelControlMode = Literal["none", "poll", "explicit"]
 
@@ -81,9 +80,7 @@ class TritonServer(PlatformComponent):
         self.namespace = self.service_name = name
         labels = {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": name}
 
-        namespace = k8s.core.v1.Namespace(
-            name, metadata={"name": name, "labels": {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in _POD_SECURITY_MODES}}, opts=self.child()
-        )
+        namespace = k8s.core.v1.Namespace(name, metadata={"name": name, "labels": RESTRICTED_POD_SECURITY}, opts=self.child())
         role = service_account_role(
             name, oidc_provider_arn=args.oidc_provider_arn, oidc_issuer_url=args.oidc_issuer_url, namespace=name, service_account=name, opts=self.child()
         )
