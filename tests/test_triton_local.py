@@ -8,7 +8,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,13 +68,24 @@ def test_embeddings_equal_in_process_onnxruntime(server: LocalTriton) -> None:
     assert ((served * local).sum(axis=1) / (np.linalg.norm(served, axis=1) * np.linalg.norm(local, axis=1))).min() >= 0.9999
 
 
+def _metric_reaches(server: LocalTriton, name: str, model: str, expected: float, timeout_s: float = 10) -> float:
+    """The metric's value once it reaches `expected` (Triton publishes counters slightly after responding)."""
+    deadline = time.monotonic() + timeout_s
+    value = _metric(server, name, model)
+    while value < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = _metric(server, name, model)
+    return value
+
+
 def test_dynamic_batching_merges_concurrent_requests(server: LocalTriton) -> None:
     requests_before = _metric(server, "nv_inference_request_success", "minilm_encoder")
     executions_before = _metric(server, "nv_inference_exec_count", "minilm_encoder")
     result = run_level(f"{LOOPBACK}:{server.grpc_port}", 32, duration_s=2.0, batch=1)
-    requests = _metric(server, "nv_inference_request_success", "minilm_encoder") - requests_before
+    assert result.errors == 0 and result.requests > 0
+    requests = _metric_reaches(server, "nv_inference_request_success", "minilm_encoder", requests_before + result.requests) - requests_before
     executions = _metric(server, "nv_inference_exec_count", "minilm_encoder") - executions_before
-    assert result.errors == 0 and requests == result.requests > 0
+    assert requests == result.requests, "the server counted every request the client completed"
     assert executions < requests / 2, f"{requests:.0f} requests ran in {executions:.0f} executions"
 
 
@@ -106,37 +116,18 @@ def test_model_load_and_unload_are_refused(server: LocalTriton) -> None:
     assert _client(server).is_model_ready(MODEL)
 
 
-def _wait_for_requests_in_flight(server: LocalTriton, timeout_s: float = 30) -> None:
-    """Block until Triton reports pending requests (so SIGTERM really lands mid-request)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(server.metrics_url, timeout=5) as response:
-            pending = sum(float(v) for v in re.findall(r"^nv_inference_pending_request_count\{[^}]*\} (\S+)$", response.read().decode(), re.MULTILINE))
-        if pending > 0:
-            return
-        time.sleep(0.02)
-    raise AssertionError("requests never reached the server")
-
-
-def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
+def test_graceful_shutdown_finishes_in_flight_requests() -> None:
     triton = LocalTriton(REPOSITORY).start()
-    outcomes: list[tuple[str, Any]] = []
-    long_batch = ["A deliberately long sentence to keep the encoder busy for a while. " * 12] * 64
-
-    def request() -> None:
-        try:
-            outcomes.append(("ok", embed(triton.url, long_batch).shape))
-        except Exception as error:  # the outcome is what is asserted
-            outcomes.append(("error", error))
-
-    threads = [threading.Thread(target=request) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    _wait_for_requests_in_flight(triton)
+    outcome: list[Any] = []
+    long_batch = ["A deliberately long sentence to keep the encoder busy for a while. " * 12] * 64  # ~2 s of encoder work
+    tokenized_before = _metric(triton, "nv_inference_request_success", "minilm_tokenizer")
+    request = threading.Thread(target=lambda: outcome.append(embed(triton.url, long_batch).shape))
+    request.start()
+    _metric_reaches(triton, "nv_inference_request_success", "minilm_tokenizer", tokenized_before + 1)
+    assert not outcome, "the request is still being encoded when SIGTERM is sent"
     triton.signal_shutdown()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert outcomes == [("ok", (64, 384))] * 4, "every in-flight request completes after SIGTERM"
+    request.join(timeout=60)
+    assert outcome == [(64, 384)], "the request in flight when SIGTERM arrived completed"
     assert triton.wait(timeout_s=60) == 0
     with pytest.raises((urllib.error.URLError, ConnectionError)):
         urllib.request.urlopen(f"http://{triton.url}/v2/health/live", timeout=2)

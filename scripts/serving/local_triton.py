@@ -29,13 +29,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def http_ready(url: str) -> bool:
-    """GET http://<url>/v2/health/ready answers 200."""
+def _answers_200(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{url}/v2/health/ready", timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
+
+
+def http_ready(url: str) -> bool:
+    """GET http://<url>/v2/health/ready answers 200."""
+    return _answers_200(f"http://{url}/v2/health/ready")
 
 
 def _pytriton_dir() -> Path:
@@ -129,7 +133,7 @@ class LocalTriton:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"tritonserver exited with {self._process.returncode}:\n{log.read_text()[-3000:]}")
-            if self.is_ready():
+            if self.is_ready() and _answers_200(self.metrics_url):  # the metrics endpoint starts separately
                 return self
             time.sleep(0.25)
         self.stop()
