@@ -6,6 +6,7 @@ date it was read; cost reports label any other region's figure as an assumption.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,6 +99,17 @@ INSTANCE_TYPES: dict[str, InstanceType] = {
         _cpu_type("m7g.xlarge", 4, 16, "arm64", 0.1632),
     )
 }
+
+
+def instance_types_by_compute_capability(names: Iterable[str]) -> dict[str, list[str]]:
+    """The GPU instance types among `names`, grouped by compute capability (unknown and CPU types are skipped)."""
+    grouped: dict[str, set[str]] = {}
+    for name in names:
+        instance = INSTANCE_TYPES.get(name)
+        if instance is not None and instance.gpu is not None:
+            grouped.setdefault(instance.gpu.compute_capability, set()).add(name)
+    return {capability: sorted(types) for capability, types in sorted(grouped.items())}
+
 
 GPU_INSTANCE_TYPES = tuple(sorted(n for n, t in INSTANCE_TYPES.items() if t.gpu is not None))
 CPU_INSTANCE_TYPES = tuple(sorted(n for n, t in INSTANCE_TYPES.items() if t.gpu is None))

@@ -19,7 +19,7 @@ import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components.catalog import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, INSTANCE_TYPES
+from components.catalog import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, INSTANCE_TYPES, instance_types_by_compute_capability
 from components.tensorrt_engines import TENSORRT_IMAGE_REPOSITORY, TRITON_IMAGE_REPOSITORY, ngc_release
 from stacks.regions import REGION_AVAILABILITY_ZONES
 
@@ -416,23 +416,18 @@ def _engines_cover_fleet(cfg: StackConfig) -> Iterator[ConfigIssue]:
     for i, target in enumerate(targets):
         if target not in known:
             yield ConfigIssue(f"{_MODELS}.engineTargets[{i}]", target, f"not the compute capability of any GPU in the catalog; allowed: {', '.join(known)}")
-    launchable: dict[str, list[str]] = {}
-    for pool in cfg.named_pools().values():
-        for name in pool.instance_types:
-            gpu = INSTANCE_TYPES[name].gpu if name in INSTANCE_TYPES else None
-            if gpu is not None:
-                launchable.setdefault(gpu.compute_capability, []).append(name)
+    launchable = instance_types_by_compute_capability(t for pool in cfg.named_pools().values() for t in pool.instance_types)
     for i, target in enumerate(targets):
         if target in known and target not in launchable:
             yield ConfigIssue(
                 f"{_MODELS}.engineTargets[{i}]", target, "no instance type of the fleet has this compute capability; its plan cannot be built", "warning"
             )
-    for capability, types in sorted(launchable.items()):
+    for capability, types in launchable.items():
         if capability not in targets:
             yield ConfigIssue(
                 f"{_MODELS}.engineTargets",
                 targets,
-                f"the fleet can launch compute capability {capability} ({', '.join(sorted(set(types)))}) but no TensorRT engine is built for it; "
+                f"the fleet can launch compute capability {capability} ({', '.join(types)}) but no TensorRT engine is built for it; "
                 f"add {capability!r} or remove those types",
             )
 

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 
 from components.base import tag_transformation
 from components.budget_alarms import BudgetAlarms, BudgetAlarmsArgs
-from components.catalog import INSTANCE_TYPES
+from components.catalog import instance_types_by_compute_capability
 from components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from components.iam import AccountContext
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
@@ -88,17 +88,6 @@ def built_model_repository(config: StackConfig) -> Manifest:
     return manifest
 
 
-def instance_types_by_capability(pools: list[GpuPoolArgs]) -> dict[str, list[str]]:
-    """Fleet instance types grouped by GPU compute capability."""
-    grouped: dict[str, set[str]] = {}
-    for pool in pools:
-        for name in pool.instance_types:
-            gpu = INSTANCE_TYPES[name].gpu
-            if gpu is not None:
-                grouped.setdefault(gpu.compute_capability, set()).add(name)
-    return {cc: sorted(types) for cc, types in grouped.items()}
-
-
 def build_platform(config: StackConfig) -> Platform:
     """Create every component of the stack described by `config`."""
     manifest = built_model_repository(config)
@@ -167,7 +156,7 @@ def build_platform(config: StackConfig) -> Platform:
             engines=EngineBuildArgs(
                 tensorrt_image=spec.tensorrt_image,
                 profiles=load_engine_profiles(Path(spec.build_dir)),
-                instance_types_by_capability=instance_types_by_capability(pools),
+                instance_types_by_capability=instance_types_by_compute_capability(t for pool in pools for t in pool.instance_types),
                 oidc_provider_arn=cluster.oidc_provider_arn,
                 oidc_issuer_url=cluster.oidc_issuer_url,
             ),
