@@ -50,12 +50,17 @@ def load_encoder(spec: EmbeddingModelSpec) -> SentenceEncoder:
     return SentenceEncoder(transformer).eval()
 
 
-def load_tokenizer(spec: EmbeddingModelSpec) -> Tokenizer:
-    """The tokenizer exactly as the Triton tokenizer model configures it."""
-    tokenizer = Tokenizer.from_file(str(spec.weights_dir / "tokenizer.json"))
-    tokenizer.enable_truncation(spec.max_sequence_length)
+def configured_tokenizer(tokenizer_json: Path, max_sequence_length: int) -> Tokenizer:
+    """A tokenizer configured exactly as the Triton tokenizer model configures it."""
+    tokenizer = Tokenizer.from_file(str(tokenizer_json))
+    tokenizer.enable_truncation(max_sequence_length)
     tokenizer.enable_padding(pad_to_multiple_of=PAD_TO_MULTIPLE_OF)
     return tokenizer
+
+
+def load_tokenizer(spec: EmbeddingModelSpec) -> Tokenizer:
+    """The spec's tokenizer, from its weights package."""
+    return configured_tokenizer(spec.weights_dir / "tokenizer.json", spec.max_sequence_length)
 
 
 def tokenize(tokenizer: Tokenizer, sentences: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -147,12 +147,13 @@ class Ceiling:
 def onnxruntime_ceiling(repository: Path, *, batch_sizes: Sequence[int], duration_s: float) -> Ceiling:
     """Tokenize and encode in one process, no server: the most this CPU can do (best of `CEILING_TRIALS` per batch size)."""
     import onnxruntime as ort
-    from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(repository / "minilm_tokenizer/1/tokenizer.json"))
-    tokenizer.enable_truncation(256)
-    tokenizer.enable_padding(pad_to_multiple_of=16)
-    session = ort.InferenceSession(str(repository / "minilm_encoder/1/model.onnx"), providers=["CPUExecutionProvider"])
+    from scripts.modelbuild.export import configured_tokenizer, tokenize
+    from scripts.modelbuild.spec import load_specs
+
+    spec = load_specs()[0]
+    tokenizer = configured_tokenizer(repository / spec.tokenizer_model / "1" / "tokenizer.json", spec.max_sequence_length)
+    session = ort.InferenceSession(str(repository / spec.encoder_model / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     rates: dict[int, float] = {}
     for batch in batch_sizes:
         texts = [SENTENCES[k % len(SENTENCES)] for k in range(batch)]
@@ -160,9 +161,7 @@ def onnxruntime_ceiling(repository: Path, *, batch_sizes: Sequence[int], duratio
         for _ in range(CEILING_TRIALS):
             done, began = 0, time.perf_counter()
             while time.perf_counter() - began < duration_s / CEILING_TRIALS:
-                encodings = tokenizer.encode_batch(texts)
-                ids = np.array([e.ids for e in encodings], dtype=np.int64)
-                mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+                ids, mask = tokenize(tokenizer, texts)
                 session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
                 done += batch
             trials.append(done / (time.perf_counter() - began))
