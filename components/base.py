@@ -8,8 +8,6 @@ import pulumi
 import pulumi_aws as aws
 
 _LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-RESTRICTED_POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("audit", "enforce", "warn")}
-"""Namespace labels that enforce (and audit and warn on) the `restricted` Pod Security Standard."""
 
 
 def tag_transformation(tags: Mapping[str, str], *, enforce: bool) -> pulumi.ResourceTransformation:

@@ -17,10 +17,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.base import RESTRICTED_POD_SECURITY, PlatformComponent
+from components.base import PlatformComponent
 from components.device_plugin import GPU_TAINT_KEY
 from components.iam import AccountContext, encryption_key, policy_document, service_account_role
 from components.model_manifest import MANIFEST_NAME, Manifest
+from components.pods import RESTRICTED_CONTAINER_CONTEXT, RESTRICTED_POD_CONTEXT, RESTRICTED_POD_SECURITY, aws_cli_container
 from components.s3 import private_bucket
 from components.tensorrt_engines import EngineProfile
 
@@ -202,20 +203,7 @@ class ModelRepository(PlatformComponent):
         """Fetch (aws-cli) -> build (TensorRT, 1 GPU of this family) -> upload (aws-cli), in one pod."""
         plan_file = Path(plan).name
         s3 = f"s3://{bucket}/{self.prefix}"
-        container_security = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
         work = [{"name": "work", "mountPath": _WORK_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
-        small = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
-
-        def aws_cli(step: str, command: list[str]) -> dict[str, Any]:
-            return {
-                "name": step,
-                "image": engines.aws_cli_image,
-                "command": ["aws", *command],
-                "env": [{"name": "HOME", "value": "/tmp"}],
-                "securityContext": container_security,
-                "resources": small,
-                "volumeMounts": work,
-            }
 
         return {
             "backoffLimit": 2,
@@ -225,13 +213,7 @@ class ModelRepository(PlatformComponent):
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 1000,
-                        "runAsGroup": 1000,
-                        "fsGroup": 1000,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": RESTRICTED_POD_CONTEXT,
                     "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
                     "affinity": {
                         "nodeAffinity": {
@@ -251,17 +233,21 @@ class ModelRepository(PlatformComponent):
                         }
                     },
                     "initContainers": [
-                        aws_cli("fetch-onnx", ["s3", "cp", f"{s3}{onnx}", f"{_WORK_DIR}/model.onnx"]),
+                        aws_cli_container("fetch-onnx", engines.aws_cli_image, ["s3", "cp", f"{s3}{onnx}", f"{_WORK_DIR}/model.onnx"], work),
                         {
                             "name": "build-engine",
                             "image": engines.tensorrt_image,
                             "command": ["trtexec", *engines.profiles[plan].trtexec_args(f"{_WORK_DIR}/model.onnx", f"{_WORK_DIR}/{plan_file}")],
-                            "securityContext": container_security,
+                            "securityContext": RESTRICTED_CONTAINER_CONTEXT,
                             "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "16Gi", "nvidia.com/gpu": 1}},
                             "volumeMounts": work,
                         },
                     ],
-                    "containers": [aws_cli("upload-plan", ["s3", "cp", f"{_WORK_DIR}/{plan_file}", f"{s3}{plan}", "--sse", "aws:kms"])],
+                    "containers": [
+                        aws_cli_container(
+                            "upload-plan", engines.aws_cli_image, ["s3", "cp", f"{_WORK_DIR}/{plan_file}", f"{s3}{plan}", "--sse", "aws:kms"], work
+                        )
+                    ],
                     "volumes": [{"name": "work", "emptyDir": {"sizeLimit": "4Gi"}}, {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
                 },
             },

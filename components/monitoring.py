@@ -13,9 +13,10 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.base import RESTRICTED_POD_SECURITY, PlatformComponent
+from components.base import PlatformComponent
 from components.device_plugin import GPU_TAINT_KEY
 from components.gpu_cluster import SYSTEM_NODE_LABEL
+from components.pods import RESTRICTED_POD_SECURITY
 from components.triton_server import QUEUE_TIME_METRIC
 
 KUBE_PROMETHEUS_STACK = ("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "65.1.1")

@@ -17,10 +17,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.base import RESTRICTED_POD_SECURITY, PlatformComponent
+from components.base import PlatformComponent
 from components.device_plugin import GPU_TAINT_KEY
 from components.iam import service_account_role
 from components.model_repository import DEFAULT_AWS_CLI_IMAGE
+from components.pods import RESTRICTED_CONTAINER_CONTEXT, RESTRICTED_POD_CONTEXT, RESTRICTED_POD_SECURITY, STEP_RESOURCES, aws_cli_container
 from components.spot_fleet import CAPACITY_TYPE_LABEL
 
 HTTP_PORT, GRPC_PORT, METRICS_PORT = 8000, 8001, 8002
@@ -157,15 +158,13 @@ class TritonServer(PlatformComponent):
         return k8s.apps.v1.Deployment(f"{name}-{tier}", opts=opts, **manifest)
 
     def _pod_spec(self, name: str, args: TritonServerArgs, labels: dict[str, str], bucket: str, capacity_type: str) -> dict[str, Any]:
-        restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
         models = {"name": "models", "mountPath": _MODELS_DIR}
         tmp = {"name": "tmp", "mountPath": "/tmp"}
-        small = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
         ready = {"httpGet": {"path": "/v2/health/ready", "port": "http"}}
         return {
             "serviceAccountName": name,
             "terminationGracePeriodSeconds": args.termination_grace_period_s,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": RESTRICTED_POD_CONTEXT,
             "nodeSelector": {CAPACITY_TYPE_LABEL: capacity_type},
             "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
             "topologySpreadConstraints": [
@@ -173,22 +172,16 @@ class TritonServer(PlatformComponent):
                 for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
             ],
             "initContainers": [
-                {
-                    "name": "fetch-models",
-                    "image": args.aws_cli_image,
-                    "command": ["aws", "s3", "sync", f"s3://{bucket}/{args.model_prefix}", _MODELS_DIR, "--only-show-errors"],
-                    "env": [{"name": "HOME", "value": "/tmp"}],
-                    "securityContext": restricted,
-                    "resources": small,
-                    "volumeMounts": [models, tmp],
-                },
+                aws_cli_container(
+                    "fetch-models", args.aws_cli_image, ["s3", "sync", f"s3://{bucket}/{args.model_prefix}", _MODELS_DIR, "--only-show-errors"], [models, tmp]
+                ),
                 {
                     "name": "verify-models",
                     "image": args.image,
                     "command": ["python3", f"{_VERIFIER_DIR}/model_manifest.py", _MODELS_DIR],
                     "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
-                    "securityContext": restricted,
-                    "resources": small,
+                    "securityContext": RESTRICTED_CONTAINER_CONTEXT,
+                    "resources": STEP_RESOURCES,
                     "volumeMounts": [models, {"name": "verifier", "mountPath": _VERIFIER_DIR, "readOnly": True}],
                 },
             ],
@@ -224,7 +217,7 @@ class TritonServer(PlatformComponent):
                     "readinessProbe": {**ready, "periodSeconds": 5, "failureThreshold": 2, "timeoutSeconds": 2},
                     "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 2},
                     "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(args.pre_stop_sleep_s)]}}},
-                    "securityContext": restricted,
+                    "securityContext": RESTRICTED_CONTAINER_CONTEXT,
                     "volumeMounts": [models, tmp, {"name": "dshm", "mountPath": "/dev/shm"}],
                 }
             ],
