@@ -38,7 +38,7 @@ def nvidia_device_plugin(name: str, *, image: str, opts: pulumi.ResourceOptions)
                             "image": image,
                             "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
                             "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}},
                             "volumeMounts": [{"name": "device-plugins", "mountPath": _DEVICE_PLUGIN_DIR}],
                         }
                     ],

@@ -239,7 +239,7 @@ class ModelRepository(PlatformComponent):
                             "image": engines.tensorrt_image,
                             "command": ["trtexec", *engines.profiles[plan].trtexec_args(f"{_WORK_DIR}/model.onnx", f"{_WORK_DIR}/{plan_file}")],
                             "securityContext": RESTRICTED_CONTAINER_CONTEXT,
-                            "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"memory": "16Gi", "nvidia.com/gpu": 1}},
+                            "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "2", "memory": "16Gi", "nvidia.com/gpu": 1}},
                             "volumeMounts": work,
                         },
                     ],

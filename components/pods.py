@@ -11,7 +11,7 @@ RESTRICTED_POD_CONTEXT = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup":
 """Pod security context: non-root, default seccomp."""
 RESTRICTED_CONTAINER_CONTEXT = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
 """Container security context: no escalation, no capabilities, read-only root filesystem."""
-STEP_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
+STEP_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
 """Resources of a short helper step (copy, verify, upload)."""
 
 

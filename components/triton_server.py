@@ -211,7 +211,7 @@ class TritonServer(PlatformComponent):
                     ],
                     "resources": {
                         "requests": {"cpu": f"{args.cpu_millicores}m", "memory": f"{args.memory_gib}Gi", "nvidia.com/gpu": args.gpus_per_replica},
-                        "limits": {"memory": f"{args.memory_gib}Gi", "nvidia.com/gpu": args.gpus_per_replica},
+                        "limits": {"cpu": f"{args.cpu_millicores}m", "memory": f"{args.memory_gib}Gi", "nvidia.com/gpu": args.gpus_per_replica},
                     },
                     "startupProbe": {**ready, "periodSeconds": args.startup_probe_period_s, "failureThreshold": args.startup_probe_failure_threshold},
                     "readinessProbe": {**ready, "periodSeconds": 5, "failureThreshold": 2, "timeoutSeconds": 2},

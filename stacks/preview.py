@@ -40,6 +40,9 @@ class PlannedResource:
     outputs: dict[str, Any]
     parent_type: str | None = None
     """Type of the parent (logical names are only unique per type)."""
+    urn: str = ""
+    dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Per input property, the URNs of the resources it depends on (as the engine records them)."""
 
 
 @dataclass
@@ -129,8 +132,10 @@ class _RecordingMonitor(MockMonitor):
             parent_type = request.parent.split("::")[2].split("$")[-1] if request.parent else None
             parent = None if parent_type in (None, "pulumi:pulumi:Stack") else request.parent.split("::")[-1]
             inputs = _plain(rpc.deserialize_properties(request.object, keep_unknowns=True))
-            outputs = _plain(self.resources[self.make_urn(request.parent, request.type, request.name)].state)
-            self.plan.append(PlannedResource(request.type, request.name, parent, inputs, outputs, parent_type if parent else None))
+            urn = self.make_urn(request.parent, request.type, request.name)
+            outputs = _plain(self.resources[urn].state)
+            dependencies = {key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns}
+            self.plan.append(PlannedResource(request.type, request.name, parent, inputs, outputs, parent_type if parent else None, urn, dependencies))
         return response
 
 

@@ -101,7 +101,7 @@ def test_probes_drain_and_resources(plans: dict[str, Plan]) -> None:
     assert pod["terminationGracePeriodSeconds"] == 60
     assert container["resources"] == {
         "requests": {"cpu": "3000m", "memory": "12Gi", "nvidia.com/gpu": 1},
-        "limits": {"memory": "12Gi", "nvidia.com/gpu": 1},
+        "limits": {"cpu": "3000m", "memory": "12Gi", "nvidia.com/gpu": 1},
     }
     assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1024Mi"}} in pod["volumes"]
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]

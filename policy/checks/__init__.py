@@ -1,0 +1,1 @@
+"""The checks of policy-checks.md, one module per area."""
