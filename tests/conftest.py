@@ -83,3 +83,19 @@ def write_stack_file(path: Path, raw: dict[str, Any]) -> Path:
 
 
 __all__ = ["ROOT", "STACKS", "committed_raw", "config_issues", "delete_key", "run_program", "set_key", "valid_config", "write_stack_file"]
+
+
+def unsafe_prod_stack_file(directory: Path) -> Path:
+    """The prod stack file with choices the typed config accepts but the production policies refuse.
+
+    It claims `environment: staging` (so the config layer allows a public endpoint, 30-day logs,
+    poll mode and one floor replica) while it is deployed as the prod stack, whose policy config
+    enforces production rules; its spot pool also draws on one GPU family.
+    """
+    raw = committed_raw("prod")
+    raw["environment"] = "staging"
+    raw["cluster"].update(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"], logRetentionDays=30)
+    raw["network"]["flowLogRetentionDays"] = 30
+    raw["serving"].update(modelControlMode="poll", floorReplicas=1)
+    raw["fleet"]["spot"]["instanceTypes"] = ["g5.xlarge", "g5.2xlarge"]
+    return write_stack_file(directory / "Pulumi.prod.yaml", raw)

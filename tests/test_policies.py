@@ -115,14 +115,12 @@ def statement(index: int, **values: Any) -> Callable[[dict[str, Any]], None]:
 
 def with_edits(stack: Stack, edits: list[tuple[str, str, Edit]]) -> Stack:
     resources = []
-    for resource in stack.resources:
-        mine = [e for t, n, e in edits if (t, n) == (resource.type, resource.name)]
-        if mine:
-            props = copy.deepcopy(dict(resource.props))
-            for edit in mine:
-                edit(props)
-            resource = replace(resource, props=props)
-        resources.append(resource)
+    for original in stack.resources:
+        mine = [e for t, n, e in edits if (t, n) == (original.type, original.name)]
+        props = copy.deepcopy(dict(original.props))
+        for edit in mine:
+            edit(props)
+        resources.append(replace(original, props=props) if mine else original)
     assert {(t, n) for t, n, _ in edits} <= {(r.type, r.name) for r in resources}, "every edited resource exists"
     return Stack(resources)
 
@@ -200,13 +198,6 @@ class Case:
     expected: list[tuple[str | None, str]]
     removed: list[tuple[str, str]] = field(default_factory=list)
     settings: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _route_public_subnet_to(group: str) -> Edit:
-    def edit(props: dict[str, Any]) -> None:
-        props["subnetIds"] = ["network-public-us-west-2a"]
-
-    return edit
 
 
 TRITON = "spec.template.spec.containers.0"
@@ -756,3 +747,14 @@ def test_violation_messages(case: Case, compliant: Stack, prod_settings: dict[st
 
 def test_every_policy_has_a_violation_case() -> None:
     assert {c.code for c in CASES if c.expected} == {p.code for p in POLICIES}
+
+
+def test_p05_node_group_in_a_public_subnet(compliant: Stack, prod_settings: dict[str, Mapping[str, Any]]) -> None:
+    public = one(compliant, SUBNET, "network-public-us-west-2a")
+    group = one(compliant, NODE_GROUP, "gpu-system")
+    rewired = replace(group, dependencies={**group.dependencies, "subnetIds": [public.urn]})
+    stack = Stack([r for r in compliant.resources if r is not group] + [rewired])
+    findings = POLICIES_BY_NAME["p05-private-nodes-no-ssh"].check(stack, prod_settings["p05-private-nodes-no-ssh"])
+    assert [(f.resource.name if f.resource else None, f.message) for f in findings] == [
+        ("gpu-system", "node group launches into public subnet network-public-us-west-2a")
+    ]
