@@ -7,6 +7,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+"""Sources that mean "the whole internet"."""
+AWS_ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
+"""A long-term (AKIA) or temporary (ASIA) AWS access key id."""
+
 _BINARY_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 _DECIMAL_UNITS = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _QUANTITY = re.compile(r"^([0-9.]+)([A-Za-z]*)$")

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 
 from policy.model import Finding, Policy, Resource, Settings, Severity, Stack
-from policy.values import as_list, is_true, mapping, shown
+from policy.values import AWS_ACCESS_KEY_ID, OPEN_CIDRS, as_list, is_true, mapping, shown
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -20,9 +20,8 @@ INTERNET_GATEWAY = "aws:ec2/internetGateway:InternetGateway"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 _CREDENTIAL_PATTERNS = (
-    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key id"),
+    (AWS_ACCESS_KEY_ID, "an AWS access key id"),
     (re.compile(r"aws_secret_access_key", re.IGNORECASE), "aws_secret_access_key"),
     (re.compile(r"aws_session_token", re.IGNORECASE), "aws_session_token"),
 )

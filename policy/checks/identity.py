@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policy.model import Finding, Policy, Resource, Settings, Severity, Stack
-from policy.values import allows, as_list, mapping, principals, statement_label, statements
+from policy.values import AWS_ACCESS_KEY_ID, allows, as_list, mapping, principals, statement_label, statements
 from policy.workloads import WORKLOAD_TYPES, containers, namespace, object_name, pod_spec, serving_containers
 
 IAM_POLICY = "aws:iam/policy:Policy"
@@ -21,9 +21,7 @@ ACCESS_KEY = "aws:iam/accessKey:AccessKey"
 KMS_KEY = "aws:kms/key:Key"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 SECRET = "kubernetes:core/v1:Secret"
-IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 STATIC_KEY_NAMES = re.compile(r"^aws_(access_key_id|secret_access_key)$", re.IGNORECASE)
-ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
 POLICY_DOCUMENT_TYPES = (IAM_POLICY, ROLE_POLICY, USER_POLICY, GROUP_POLICY)
 
 
@@ -146,7 +144,7 @@ def _no_static_keys(resource: Resource, _: Settings) -> Iterator[str]:
     elif resource.type == SECRET:
         data = {**mapping(resource.props.get("data")), **mapping(resource.props.get("stringData"))}
         for key, value in data.items():
-            if STATIC_KEY_NAMES.match(str(key)) or ACCESS_KEY_ID.search(str(value)):
+            if STATIC_KEY_NAMES.match(str(key)) or AWS_ACCESS_KEY_ID.search(str(value)):
                 yield f"secret holds AWS credentials (key {key})"
     elif resource.type == ROLE:
         for index, statement in enumerate(statements(resource.props.get("assumeRolePolicy"))):

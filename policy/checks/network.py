@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policy.model import Finding, Policy, Resource, Settings, Severity, Stack
-from policy.values import as_list
+from policy.values import OPEN_CIDRS, as_list
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -15,7 +15,6 @@ VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 PULUMI_DEFAULT_DESCRIPTION = "Managed by Pulumi"
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
 REMOTE_LOGIN_PORTS = {22: "SSH", 3389: "RDP"}
 
 
