@@ -7,7 +7,7 @@ from pathlib import Path
 from policy.config import load_pack_config
 from policy.engine import Report, evaluate
 from policy.model import Resource, Stack
-from stacks.preview import Plan
+from stacks.preview import COMPONENT_PREFIX, Plan
 
 POLICY_CONFIG_DIR = Path(__file__).resolve().parent.parent / "policy" / "config"
 
@@ -19,7 +19,7 @@ def policy_config_path(stack: str) -> Path:
 
 def plan_resources(plan: Plan) -> Stack:
     """The plan as the policy engine sees a stack: custom resources with their inputs and property dependencies."""
-    return Stack(Resource(r.type, r.name, r.urn, r.inputs, r.dependencies) for r in plan.resources if not r.type.startswith("gpuinfra:"))
+    return Stack(Resource(r.type, r.name, r.urn, r.inputs, r.dependencies) for r in plan.resources if not r.type.startswith(COMPONENT_PREFIX))
 
 
 def check_plan(plan: Plan, config_path: Path | None = None) -> Report:

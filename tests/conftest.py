@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,11 @@ STACKS = ("dev", "staging", "prod")
 def plans() -> dict[str, Plan]:
     """The plan of every committed stack."""
     return {stack: plan_stack(stack, ROOT / f"Pulumi.{stack}.yaml") for stack in STACKS}
+
+
+def run_preview(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the offline preview CLI (`python -m scripts.preview ARGS`) from the repository root."""
+    return subprocess.run([sys.executable, "-m", "scripts.preview", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
 
 
 def committed_raw(stack: str) -> dict[str, Any]:

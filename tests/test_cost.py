@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from stacks.cost import estimate
 from stacks.preview import Plan
-from tests.conftest import ROOT, committed_raw, write_stack_file
+from tests.conftest import committed_raw, run_preview, write_stack_file
 
 HOURS = 730
 
@@ -50,13 +49,7 @@ def _preview(tmp_path: Path, monthly_usd: float) -> tuple[subprocess.CompletedPr
     raw = committed_raw("dev")
     raw["budget"]["monthlyUsd"] = monthly_usd
     config = write_stack_file(tmp_path / "Pulumi.dev.yaml", raw)
-    result = subprocess.run(
-        [sys.executable, "-m", "scripts.preview", "dev", "--config", str(config), "--json", str(tmp_path / "plan.json")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_preview("dev", "--config", str(config), "--json", str(tmp_path / "plan.json"))
     return result, json.loads((tmp_path / "plan.json").read_text())
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 from policy.config import PolicyConfigError, load_pack_config, parse_pack_config
 from stacks.guardrails import check_plan, policy_config_path
 from stacks.preview import Plan
-from tests.conftest import ROOT, STACKS, unsafe_prod_stack_file
+from tests.conftest import STACKS, run_preview, unsafe_prod_stack_file
 
 WAIVED = [
     ("K02", "gpu-nvidia-device-plugin", "container nvidia-device-plugin may run as root (runAsNonRoot is not true)"),
@@ -22,10 +20,6 @@ WAIVED = [
 ]
 NO_WAF = ("P18", "alb", "internet-facing load balancer has no WAF web ACL")
 FLOATING_AMI = ("K07", "gpu-fleet-gpu", "node image alias al2023@latest floats to each new AMI (pin a version, e.g. al2023@v20251108)")
-
-
-def _preview(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scripts.preview", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.parametrize(("stack", "advisory"), [("dev", [NO_WAF, FLOATING_AMI]), ("staging", [FLOATING_AMI]), ("prod", [NO_WAF, FLOATING_AMI])])
@@ -48,7 +42,7 @@ def test_production_settings_match_the_stacks_environment() -> None:
 
 
 def test_unsafe_config_is_blocked_with_the_named_violations(tmp_path: Path) -> None:
-    result = _preview("prod", "--config", str(unsafe_prod_stack_file(tmp_path)), "--json", str(tmp_path / "plan.json"))
+    result = run_preview("prod", "--config", str(unsafe_prod_stack_file(tmp_path)), "--json", str(tmp_path / "plan.json"))
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     mandatory = [
@@ -85,7 +79,7 @@ def test_unsafe_config_is_blocked_with_the_named_violations(tmp_path: Path) -> N
 
 
 def test_committed_preview_prints_the_policy_summary_and_json(tmp_path: Path) -> None:
-    result = _preview("staging", "--json", str(tmp_path / "plan.json"))
+    result = run_preview("staging", "--json", str(tmp_path / "plan.json"))
     assert result.returncode == 0, result.stderr
     assert "policies: 38 checked, 1 violations (0 mandatory), 3 waived" in result.stdout.splitlines()
     document = json.loads((tmp_path / "plan.json").read_text())
@@ -116,7 +110,7 @@ def test_tuning_raises_and_lowers_enforcement(tmp_path: Path) -> None:
         "p18-internet-alb-waf": {"enforcementLevel": "disabled", "reason": "AWS Shield Advanced and a CDN WAF front this ALB"},
         "k07-pinned-images": {"enforcementLevel": "mandatory"},
     }
-    result = _preview("dev", "--policy-config", str(_write(tmp_path, tuned)))
+    result = run_preview("dev", "--policy-config", str(_write(tmp_path, tuned)))
     assert result.returncode == 3
     assert result.stderr.splitlines() == [
         f"error: mandatory policy violated: [K07 mandatory] kubernetes:karpenter.k8s.aws/v1:EC2NodeClass gpu-fleet-gpu: {FLOATING_AMI[2]}"
@@ -157,13 +151,13 @@ def test_policy_config_mistakes_are_named_with_allowed_values() -> None:
 
 
 def test_policy_config_error_exits_2_without_traceback(tmp_path: Path) -> None:
-    result = _preview("dev", "--policy-config", str(_write(tmp_path, {"k07-pinned-images": {"enforcementLevel": "disabled"}})))
+    result = run_preview("dev", "--policy-config", str(_write(tmp_path, {"k07-pinned-images": {"enforcementLevel": "disabled"}})))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"error: {tmp_path / 'policy.json'}: invalid policy config:",
         "  - k07-pinned-images: lowering enforcementLevel from advisory to disabled needs a reason",
     ]
-    missing = _preview("dev", "--policy-config", str(tmp_path / "absent.json"))
+    missing = run_preview("dev", "--policy-config", str(tmp_path / "absent.json"))
     assert (missing.returncode, missing.stderr.splitlines()) == (
         2,
         [f"error: {tmp_path / 'absent.json'}: invalid policy config:", "  - cannot read the policy config: No such file or directory"],

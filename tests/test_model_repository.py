@@ -12,7 +12,7 @@ import pytest
 
 from components.model_manifest import load_manifest
 from stacks.preview import Plan
-from tests.conftest import ROOT, committed_raw, config_issues, run_program, set_key, write_stack_file
+from tests.conftest import ROOT, committed_raw, config_issues, run_preview, run_program, set_key, write_stack_file
 
 MODELS = "models"
 OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
@@ -214,11 +214,8 @@ def test_engine_and_image_rules(stack: str, mutate: Any, expected: str) -> None:
 
 
 def _preview_error(tmp_path: Path, raw: dict[str, Any]) -> str:
-    import subprocess
-    import sys
-
     path = write_stack_file(tmp_path / "Pulumi.dev.yaml", raw)
-    result = subprocess.run([sys.executable, "-m", "scripts.preview", "dev", "--config", str(path)], cwd=ROOT, capture_output=True, text=True, check=False)
+    result = run_preview("dev", "--config", str(path))
     assert (result.returncode, "Traceback" in result.stderr) == (2, False)
     return result.stderr
 

@@ -20,7 +20,7 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policy.catalog import POLICIES
-from stacks.guardrails import check_plan, policy_config_path
+from stacks.guardrails import check_plan, plan_resources, policy_config_path
 from stacks.preview import Plan, plan_stack
 from tests.conftest import ROOT, unsafe_prod_stack_file
 
@@ -65,16 +65,16 @@ def _diagnostics(response: analyzer_pb2.AnalyzeResponse, names: dict[str, str]) 
 
 
 def _crossguard(analyzer: analyzer_pb2_grpc.AnalyzerStub, plan: Plan) -> list[Diagnostic]:
-    resources = [r for r in plan.resources if not r.type.startswith("gpuinfra:")]
+    resources = plan_resources(plan).resources
     names = {r.urn: r.name for r in resources}
     found: list[Diagnostic] = []
     for r in resources:
-        request = analyzer_pb2.AnalyzeRequest(type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name)
+        request = analyzer_pb2.AnalyzeRequest(type=r.type, properties=_struct(r.props), urn=r.urn, name=r.name)
         found += _diagnostics(analyzer.Analyze(request), names)
     stack = [
         analyzer_pb2.AnalyzerResource(
             type=r.type,
-            properties=_struct(r.inputs),
+            properties=_struct(r.props),
             urn=r.urn,
             name=r.name,
             propertyDependencies={k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v) for k, v in r.dependencies.items()},

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
 from components.model_manifest import load_manifest
-from tests.conftest import ROOT, committed_raw, write_stack_file
-
-
-def _preview(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scripts.preview", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+from tests.conftest import ROOT, committed_raw, run_preview, write_stack_file
 
 
 def test_prod_preview_prints_tree_writes_json_and_manifests(tmp_path: Path) -> None:
-    result = _preview("prod", "--json", str(tmp_path / "plan.json"), "--render-k8s", str(tmp_path / "k8s"))
+    result = run_preview("prod", "--json", str(tmp_path / "plan.json"), "--render-k8s", str(tmp_path / "k8s"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     document = json.loads((tmp_path / "plan.json").read_text())
@@ -68,7 +62,7 @@ def test_config_error_exits_2_with_message_and_no_traceback(tmp_path: Path) -> N
     raw = committed_raw("prod")
     raw["cluster"]["endpointPublicAccess"] = True
     raw["network"]["availabilityZones"] = ["us-west-2a", "us-west-2b"]
-    result = _preview("prod", "--config", str(write_stack_file(tmp_path / "Pulumi.prod.yaml", raw)), "--json", str(tmp_path / "plan.json"))
+    result = run_preview("prod", "--config", str(write_stack_file(tmp_path / "Pulumi.prod.yaml", raw)), "--json", str(tmp_path / "plan.json"))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
@@ -83,7 +77,7 @@ def test_config_error_exits_2_with_message_and_no_traceback(tmp_path: Path) -> N
 def test_unreadable_config_file_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "Pulumi.dev.yaml"
     bad.write_text("config: [not, a, mapping]\n")
-    result = _preview("dev", "--config", str(bad))
+    result = run_preview("dev", "--config", str(bad))
     assert (result.returncode, "Traceback" in result.stderr) == (2, False)
     assert result.stderr.strip() == f"error: cannot read stack config: {bad}: expected a top-level 'config:' mapping"
 
@@ -91,7 +85,7 @@ def test_unreadable_config_file_exits_2(tmp_path: Path) -> None:
 def test_config_warnings_are_printed_and_do_not_fail(tmp_path: Path) -> None:
     raw = committed_raw("dev")
     raw["fleet"]["spot"]["instanceTypes"] = ["g5.xlarge", "g5.2xlarge"]
-    result = _preview("dev", "--config", str(write_stack_file(tmp_path / "Pulumi.dev.yaml", raw)), "--json", str(tmp_path / "plan.json"))
+    result = run_preview("dev", "--config", str(write_stack_file(tmp_path / "Pulumi.dev.yaml", raw)), "--json", str(tmp_path / "plan.json"))
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stdout.splitlines() if line.startswith("warning:")] == [
         "warning: config: gpu-inference-platform:fleet.spot.instanceTypes = ['g5.xlarge', 'g5.2xlarge']: "

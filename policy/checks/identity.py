@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from policy.checks.kubernetes import SERVICE_ACCOUNT
 from policy.model import Finding, Policy, Resource, Settings, Severity, Stack
 from policy.values import AWS_ACCESS_KEY_ID, allows, as_list, mapping, principals, statement_label, statements
 from policy.workloads import WORKLOAD_TYPES, containers, namespace, object_name, pod_spec, serving_containers
@@ -19,7 +20,6 @@ USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy"
 ACCESS_KEY = "aws:iam/accessKey:AccessKey"
 KMS_KEY = "aws:kms/key:Key"
-SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 SECRET = "kubernetes:core/v1:Secret"
 STATIC_KEY_NAMES = re.compile(r"^aws_(access_key_id|secret_access_key)$", re.IGNORECASE)
 POLICY_DOCUMENT_TYPES = (IAM_POLICY, ROLE_POLICY, USER_POLICY, GROUP_POLICY)
@@ -118,8 +118,7 @@ def _read_only_serving(stack: Stack, settings: Settings) -> Iterator[Finding]:
 
 def _web_identity_problems(statement: Mapping[str, Any], label: str) -> Iterator[str]:
     conditions = mapping(statement.get("Condition"))
-    exact = {k: v for k, v in mapping(conditions.get("StringEquals")).items()}
-    loose = {k: v for k, v in mapping(conditions.get("StringLike")).items()}
+    exact, loose = mapping(conditions.get("StringEquals")), mapping(conditions.get("StringLike"))
     subjects = [str(v) for k, v in exact.items() if k.endswith(":sub") for v in as_list(v)]
     wildcard = [str(v) for k, v in loose.items() if k.endswith(":sub") for v in as_list(v)]
     if wildcard:

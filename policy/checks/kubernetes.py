@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from policy.checks.capacity import HELM_RELEASE
+from policy.checks.cluster import NODE_CLASS
 from policy.model import Finding, Policy, Resource, Settings, Severity, Stack
 from policy.values import as_list, mapping
 from policy.workloads import DAEMON_SET, GPU_RESOURCE, WORKLOAD_TYPES, containers, namespace, object_name, pod_spec
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
-NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
 EXEMPTION_ANNOTATION = "gpuinfra.io/pod-security-exemption"
 API_ACCESS_ANNOTATION = "gpuinfra.io/kube-api-access"

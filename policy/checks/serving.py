@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from policy.checks.load_balancer import LISTENER_RULE, TARGET_GROUP
 from policy.model import Finding, Policy, Resource, Settings, Severity, Stack
 from policy.values import as_list, gib, mapping, quantity, shown
 from policy.workloads import WORKLOAD_TYPES, containers, flag, namespace, pod_labels, pod_spec, serving_containers
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 DISRUPTION_BUDGET = "kubernetes:policy/v1:PodDisruptionBudget"
-TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
-LISTENER_RULE = "aws:lb/listenerRule:ListenerRule"
 TARGET_GROUP_BINDING = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
 LIVE, READY = "/v2/health/live", "/v2/health/ready"
 ZONE_KEY = "topology.kubernetes.io/zone"

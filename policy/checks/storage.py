@@ -70,7 +70,7 @@ def _denies_insecure_transport(statement: object) -> bool:
     actions = as_list(statement.get("Action"))
     return (
         statement.get("Effect") == "Deny"
-        and (principals(statement, "AWS") == ["*"])
+        and principals(statement, "AWS") == ["*"]
         and any(a in ("s3:*", "*") for a in actions)
         and str(condition.get("aws:SecureTransport")).lower() == "false"
     )
