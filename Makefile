@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 INSTALLED := $(VENV)/.installed
 
-MODEL_SOURCES := $(shell find model_repo -type f -not -path '*/__pycache__/*') $(wildcard scripts/modelbuild/*.py) components/model_manifest.py components/tensorrt_engines.py
+PACKAGE := src/gpu_inference_platform
+MODEL_SOURCES := $(shell find model_repo -type f -not -path '*/__pycache__/*') $(wildcard $(PACKAGE)/ops/modelbuild/*.py) $(PACKAGE)/components/model_manifest.py $(PACKAGE)/components/tensorrt_engines.py
 STACKS := dev staging prod
 MODEL_BUILDS := build/models/cpu/manifest.json $(foreach s,$(STACKS),build/models/$(s)/manifest.json)
 
@@ -22,10 +23,11 @@ build/models/cpu/manifest.json: $(MODEL_SOURCES) | $(INSTALLED)
 build/models/%/manifest.json: Pulumi.%.yaml $(MODEL_SOURCES) | $(INSTALLED)
 	$(PY) -m scripts.build_models --target gpu --stack $* --out build/models/$*
 
-$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt policy/requirements.txt
+$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt policy/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r policy/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
 demo: setup models

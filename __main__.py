@@ -1,5 +1,5 @@
-"""Pulumi entry point: `pulumi up -s <stack>` runs this."""
+"""Pulumi entry point: `pulumi up -s <stack>` runs this (a thin consumer of the installed package)."""
 
-from stacks.platform import main
+from gpu_inference_platform.program.platform import main
 
 main()

@@ -1,14 +1,9 @@
 """Entry point the Pulumi CLI runs for `--policy-pack policy`.
 
-The pack shares its rules with the tests and the offline preview as the `policy`
-package, so the repository root must be importable when the CLI runs this folder.
+The rules live in the installed package (`gpu_inference_platform.policy`), shared with
+the offline preview and the tests; `make setup` installs it into the pack's virtualenv.
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from policy.pack import serve
+from gpu_inference_platform.policy.pack import serve
 
 serve()

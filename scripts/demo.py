@@ -1,56 +1,8 @@
-"""The demo: offline preview of dev, then the real Triton serving the cpu build - semantic search and a short load test."""
-
-from __future__ import annotations
+"""`python -m scripts.demo`: the documented command; the code is `gpu_inference_platform.cli.demo`."""
 
 import sys
-from pathlib import Path
 
-import numpy as np
-
-from scripts import preview
-from scripts.serving.load import LevelResult, embed, run_level
-from scripts.serving.local_triton import LOOPBACK, LocalTriton
-
-DOCUMENTS = (
-    "Spot GPU instances cost less but can be reclaimed with two minutes' notice.",
-    "Triton's dynamic batcher groups concurrent requests to keep the GPU busy.",
-    "Budgets notify at 50, 80 and 100 percent of monthly spend, then stop scale-out.",
-    "TensorRT plans only run on the GPU architecture they were built for.",
-    "The load balancer checks /v2/health/ready before sending traffic to a pod.",
-    "A content-addressed model prefix tells you exactly which build is running.",
-)
-QUERIES = ("what happens when AWS takes my cheap GPU back?", "why will my compiled TensorRT plan not run on a different GPU?", "how do we avoid overspending?")
-
-
-def semantic_search(url: str) -> list[str]:
-    """Top document for each query, by cosine similarity of Triton embeddings."""
-    documents, queries = embed(url, DOCUMENTS), embed(url, QUERIES)
-    scores = queries @ documents.T
-    return [f"  {q!r}\n    -> {DOCUMENTS[int(np.argmax(row))]!r} (cosine {row.max():.3f})" for q, row in zip(QUERIES, scores, strict=True)]
-
-
-def _row(result: LevelResult) -> str:
-    return (
-        f"  {result.concurrency:>3} in flight: {result.embeddings_per_s:7.1f} embeddings/s, "
-        f"p50 {result.p50_ms:6.1f} ms, p99 {result.p99_ms:6.1f} ms, errors {result.errors}"
-    )
-
-
-def main() -> int:
-    print("== offline preview of the dev stack (no credentials) ==")
-    if preview.main(["dev", "--json", "build/preview-dev.json", "--render-k8s", "build/k8s/dev"]) != 0:
-        return 1
-    print("\n== the real Triton serving build/models/cpu on 127.0.0.1 ==")
-    with LocalTriton(Path("build/models/cpu")) as triton:
-        print(f"ready at http://{triton.url}")
-        print("semantic search:")
-        print("\n".join(semantic_search(triton.url)))
-        print("load test (2 s per level; full sweep: python -m scripts.loadtest --url HOST:PORT --compare):")
-        for concurrency in (1, 32):
-            print(_row(run_level(f"{LOOPBACK}:{triton.grpc_port}", concurrency, duration_s=2.0, batch=1)))
-    print("Triton stopped.")
-    return 0
-
+from gpu_inference_platform.cli.demo import main
 
 if __name__ == "__main__":
     sys.exit(main())

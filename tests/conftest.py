@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.config import ConfigError, StackConfig, parse_stack_config, raw_config
-from stacks.preview import Plan, plan_stack, read_stack_file, run_program
+from gpu_inference_platform.preview.harness import Plan, plan_stack, read_stack_file, run_program
+from gpu_inference_platform.program.config import ConfigError, StackConfig, parse_stack_config, raw_config
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")

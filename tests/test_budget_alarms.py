@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacks.preview import Plan
+from gpu_inference_platform.preview.harness import Plan
 from tests.conftest import config_issues, set_key
 
 B = "gpu-inference-platform:budget"

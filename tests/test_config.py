@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from stacks.config import ConfigError, StackConfig
+from gpu_inference_platform.program.config import ConfigError, StackConfig
 from tests.conftest import STACKS, config_issues, delete_key, set_key, valid_config
 
 NET = "gpu-inference-platform:network"

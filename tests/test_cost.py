@@ -6,8 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from stacks.cost import estimate
-from stacks.preview import Plan
+from gpu_inference_platform.preview.cost import estimate
+from gpu_inference_platform.preview.harness import Plan
 from tests.conftest import committed_raw, run_preview, write_stack_file
 
 HOURS = 730

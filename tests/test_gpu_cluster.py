@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from stacks.preview import Plan
+from gpu_inference_platform.preview.harness import Plan
 
 CLUSTER = "aws:eks/cluster:Cluster"
 ROLE = "aws:iam/role:Role"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from policy.config import PolicyConfigError, load_pack_config, parse_pack_config
-from stacks.guardrails import check_plan, policy_config_path
-from stacks.preview import Plan
+from gpu_inference_platform.policy.config import PolicyConfigError, load_pack_config, parse_pack_config
+from gpu_inference_platform.preview.guardrails import check_plan, policy_config_path
+from gpu_inference_platform.preview.harness import Plan
 from tests.conftest import STACKS, run_preview, unsafe_prod_stack_file
 
 WAIVED = [

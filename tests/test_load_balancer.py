@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from components.load_balancer import ELB_LOG_DELIVERY_ACCOUNTS
-from stacks.preview import Plan
-from stacks.regions import REGION_AVAILABILITY_ZONES
+from gpu_inference_platform.components.load_balancer import ELB_LOG_DELIVERY_ACCOUNTS
+from gpu_inference_platform.preview.harness import Plan
+from gpu_inference_platform.program.regions import REGION_AVAILABILITY_ZONES
 from tests.conftest import config_issues
 
 SG_IN = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"

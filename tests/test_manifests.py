@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from stacks.preview import Plan, render_kubernetes
+from gpu_inference_platform.preview.harness import Plan, render_kubernetes
 from tests.conftest import STACKS, valid_config
 from tests.schemas.karpenter import SCHEMAS as KARPENTER_SCHEMAS
 from tests.schemas.load_balancer_controller import TARGET_GROUP_BINDING

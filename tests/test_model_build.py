@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.model_manifest import MANIFEST_NAME, Manifest, diff, load_manifest, tree_hash, verify
-from scripts.modelbuild.assemble import BuildResult, build_repository, target_file_name
-from scripts.modelbuild.engines import tensorrt_unavailable_reason
-from scripts.modelbuild.export import PARITY_SENTENCES, load_tokenizer, onnx_embeddings, tokenize
-from scripts.modelbuild.spec import EmbeddingModelSpec, load_specs
+from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest, diff, load_manifest, tree_hash, verify
+from gpu_inference_platform.ops.modelbuild.assemble import BuildResult, build_repository, target_file_name
+from gpu_inference_platform.ops.modelbuild.engines import tensorrt_unavailable_reason
+from gpu_inference_platform.ops.modelbuild.export import PARITY_SENTENCES, load_tokenizer, onnx_embeddings, tokenize
+from gpu_inference_platform.ops.modelbuild.spec import EmbeddingModelSpec, load_specs
 from tests.conftest import ROOT
 
 SPEC = load_specs()[0]
@@ -225,7 +225,7 @@ def test_manifest_round_trips() -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(tensorrt_unavailable_reason() is not None, reason=f"TensorRT engine build needs an NVIDIA GPU: {tensorrt_unavailable_reason()}")
 def test_tensorrt_plan_matches_onnx(tmp_path: Path) -> None:
-    from scripts.modelbuild.engines import local_compute_capability
+    from gpu_inference_platform.ops.modelbuild.engines import local_compute_capability
 
     result = build_repository([SPEC], target="gpu", out=tmp_path / "gpu", compute_capabilities=[local_compute_capability()], ngc_release="25.01")
     tensorrt = [p for p in result.parity if p.label.startswith("tensorrt")]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from components.model_manifest import load_manifest
-from stacks.preview import Plan
+from gpu_inference_platform.components.model_manifest import load_manifest
+from gpu_inference_platform.preview.harness import Plan
 from tests.conftest import ROOT, committed_raw, config_issues, run_preview, run_program, set_key, write_stack_file
 
 MODELS = "models"
@@ -165,13 +165,13 @@ def test_job_names_are_content_addressed(plans: dict[str, Plan]) -> None:
 
 
 def _program() -> Any:
-    from stacks.platform import main
+    from gpu_inference_platform.program.platform import main
 
     return main
 
 
 def _config(stack: str) -> dict[str, str]:
-    from stacks.preview import read_stack_file
+    from gpu_inference_platform.preview.harness import read_stack_file
 
     return read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
 

@@ -7,11 +7,11 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from components.monitoring import dashboard_queries
-from components.triton_server import QUEUE_TIME_METRIC
-from scripts.serving.load import embed
-from scripts.serving.local_triton import LocalTriton
-from stacks.preview import Plan
+from gpu_inference_platform.components.monitoring import dashboard_queries
+from gpu_inference_platform.components.triton_server import QUEUE_TIME_METRIC
+from gpu_inference_platform.ops.serving.load import embed
+from gpu_inference_platform.ops.serving.local_triton import LocalTriton
+from gpu_inference_platform.preview.harness import Plan
 from tests.conftest import ROOT
 
 DCGM_FIELDS = {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_XID_ERRORS"}
@@ -137,4 +137,4 @@ def test_every_dashboard_metric_is_exported_by_triton_dcgm_or_kube_state_metrics
 def test_dashboard_is_provisioned_from_the_repository_file(plans: dict[str, Plan]) -> None:
     config_map = plans["prod"].get("kubernetes:core/v1:ConfigMap", "monitoring-dashboard").inputs
     assert config_map["metadata"]["labels"] == {"grafana_dashboard": "1"}
-    assert config_map["data"]["triton-gpu.json"] == Path(ROOT / "components/dashboards/triton-gpu.json").read_text()
+    assert config_map["data"]["triton-gpu.json"] == Path(ROOT / "src/gpu_inference_platform/components/dashboards/triton-gpu.json").read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from stacks.preview import Plan
+from gpu_inference_platform.preview.harness import Plan
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"

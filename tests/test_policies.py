@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from policy.catalog import POLICIES, POLICIES_BY_NAME
-from policy.config import load_pack_config
-from policy.model import Policy, Resource, Severity, Stack
-from stacks.guardrails import plan_resources, policy_config_path
-from stacks.preview import Plan
+from gpu_inference_platform.policy.config import load_pack_config
+from gpu_inference_platform.policy.model import Policy, Resource, Severity, Stack
+from gpu_inference_platform.policy.registry import POLICIES, POLICIES_BY_NAME
+from gpu_inference_platform.preview.guardrails import plan_resources, policy_config_path
+from gpu_inference_platform.preview.harness import Plan
 
 EKS = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

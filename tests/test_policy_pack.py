@@ -19,9 +19,9 @@ import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from policy.catalog import POLICIES
-from stacks.guardrails import check_plan, plan_resources, policy_config_path
-from stacks.preview import Plan, plan_stack
+from gpu_inference_platform.policy.registry import POLICIES
+from gpu_inference_platform.preview.guardrails import check_plan, plan_resources, policy_config_path
+from gpu_inference_platform.preview.harness import Plan, plan_stack
 from tests.conftest import ROOT, unsafe_prod_stack_file
 
 Diagnostic = tuple[str, str, str, str]

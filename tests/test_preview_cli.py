@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from components.model_manifest import load_manifest
+from gpu_inference_platform.components.model_manifest import load_manifest
 from tests.conftest import ROOT, committed_raw, run_preview, write_stack_file
 
 

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from components.spot_fleet import GpuPoolArgs, fleet_compute_capabilities, max_gpu_hours_per_month
-from stacks.preview import Plan
+from gpu_inference_platform.components.spot_fleet import GpuPoolArgs, fleet_compute_capabilities, max_gpu_hours_per_month
+from gpu_inference_platform.preview.harness import Plan
 
 FLEET = "gpu-fleet"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"

@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from stacks.preview import Plan, PlannedResource
+from gpu_inference_platform.preview.harness import Plan, PlannedResource
 from tests.conftest import STACKS
 
 COMPONENT_OF_ROOT = {

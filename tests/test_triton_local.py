@@ -15,10 +15,10 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from scripts.modelbuild.export import load_tokenizer, onnx_embeddings, tokenize
-from scripts.modelbuild.spec import load_specs
-from scripts.serving.load import SENTENCES, embed, run_level
-from scripts.serving.local_triton import LOOPBACK, LocalTriton
+from gpu_inference_platform.ops.modelbuild.export import load_tokenizer, onnx_embeddings, tokenize
+from gpu_inference_platform.ops.modelbuild.spec import load_specs
+from gpu_inference_platform.ops.serving.load import SENTENCES, embed, run_level
+from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, LocalTriton
 from tests.conftest import ROOT
 
 REPOSITORY = ROOT / "build/models/cpu"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from components.model_manifest import load_manifest
-from stacks.preview import Plan
+from gpu_inference_platform.components.model_manifest import load_manifest
+from gpu_inference_platform.preview.harness import Plan
 from tests.conftest import ROOT, config_issues, set_key
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -81,7 +81,7 @@ def test_models_are_copied_and_verified_before_triton_starts(plans: dict[str, Pl
     assert fetch["command"] == ["aws", "s3", "sync", f"s3://{bucket}/models/{manifest.tree_hash}/", "/models", "--only-show-errors"]
     assert check["command"] == ["python3", "/verifier/model_manifest.py", "/models"]
     verifier = plan.get("kubernetes:core/v1:ConfigMap", "triton-verifier").inputs["data"]["model_manifest.py"]
-    assert verifier == (ROOT / "components/model_manifest.py").read_text(), "the pods run the very verifier the tests exercise"
+    assert verifier == (ROOT / "src/gpu_inference_platform/components/model_manifest.py").read_text(), "the pods run the very verifier the tests exercise"
     assert "s3://" not in " ".join(_container(plan, "floor")["args"])
     for tier in ("floor", "spot"):
         deployment = _deployment(plan, tier)

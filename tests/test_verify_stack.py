@@ -13,10 +13,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from components.budget_alarms import BudgetAlarms
-from components.model_manifest import MANIFEST_NAME, Manifest, write_manifest
-from scripts.serving.local_triton import LOOPBACK, free_port
-from stacks.verify import verify_deployed_stack
+from gpu_inference_platform.components.budget_alarms import BudgetAlarms
+from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest, write_manifest
+from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, free_port
+from gpu_inference_platform.ops.verify import verify_deployed_stack
 from tests.conftest import ROOT, committed_raw, write_stack_file
 
 ACCOUNT = "123456789012"

@@ -1,0 +1,1 @@
+"""gpu-inference-platform: Pulumi components for serving models on GPUs in production."""

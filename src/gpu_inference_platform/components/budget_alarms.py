@@ -1,0 +1,182 @@
+"""BudgetAlarms: a monthly cost budget for this stack that warns, then stops GPU scale-out.
+
+Notifications (actual 50/80/100%, forecast 100%) go to an SNS topic Budgets may publish
+to (policy pinned to this account) and to e-mail. A cost-anomaly monitor watches the
+stack's cost-allocation tag. When actual spend reaches 100%, a budget action attaches a
+deny-GPU-launch policy to the capacity controller's role: nodes already running keep
+serving, new GPU nodes are refused. Reverse it by detaching that policy, or with
+`aws budgets execute-budget-action --execution-type REVERSE_BUDGET_ACTION ...`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from gpu_inference_platform.components.base import PlatformComponent
+from gpu_inference_platform.components.iam import AccountContext, policy_document, service_trust_policy
+
+GPU_INSTANCE_PATTERNS = ("g*", "p*")
+"""EC2 families with NVIDIA GPUs (g4dn, g5, g6, g6e, p4d, p5, ...)."""
+
+
+@dataclass(frozen=True)
+class BudgetAlarmsArgs:
+    """The budget and who hears about it."""
+
+    monthly_limit_usd: float
+    cost_allocation_tag: tuple[str, str]
+    """(key, value) of the stack's cost-allocation tag; only spend carrying it counts."""
+    alert_emails: Sequence[str]
+    actual_thresholds_percent: Sequence[float]
+    forecast_threshold_percent: float
+    anomaly_threshold_usd: float
+    capacity_controller_role_name: pulumi.Input[str]
+    """Role of the GPU capacity controller (Karpenter) that the stop action restricts."""
+    account: AccountContext
+
+
+class BudgetAlarms(PlatformComponent):
+    """Budget, alert topic, anomaly detection and the automatic stop of GPU scale-out."""
+
+    topic_arn: pulumi.Output[str]
+    """SNS topic for budget, anomaly and (later) operational alarms."""
+    budget_name: pulumi.Output[str]
+    """Name of the monthly cost budget."""
+
+    def __init__(self, name: str, args: BudgetAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("budgetalarms", "BudgetAlarms", name, opts)
+        topic = aws.sns.Topic(f"{name}-alerts", opts=self.child())
+        aws.sns.TopicPolicy(
+            f"{name}-alerts",
+            arn=topic.arn,
+            policy=pulumi.Output.all(topic.arn, args.account.account_id).apply(lambda a: self._topic_policy(a[0], a[1])),
+            opts=self.child(),
+        )
+        for index, email in enumerate(args.alert_emails):
+            aws.sns.TopicSubscription(f"{name}-email-{index}", topic=topic.arn, protocol="email", endpoint=email, opts=self.child())
+
+        key, value = args.cost_allocation_tag
+        budget = aws.budgets.Budget(
+            name,
+            budget_type="COST",
+            limit_amount=f"{args.monthly_limit_usd:.2f}",
+            limit_unit="USD",
+            time_unit="MONTHLY",
+            cost_filters=[aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:{key}${value}"])],
+            notifications=[
+                *(self._notification("ACTUAL", threshold, topic, args.alert_emails) for threshold in args.actual_thresholds_percent),
+                self._notification("FORECASTED", args.forecast_threshold_percent, topic, args.alert_emails),
+            ],
+            opts=self.child(),
+        )
+        monitor = aws.costexplorer.AnomalyMonitor(
+            f"{name}-anomalies",
+            monitor_type="CUSTOM",
+            monitor_specification=json.dumps({"Tags": {"Key": key, "Values": [value], "MatchOptions": ["EQUALS"]}}),
+            opts=self.child(),
+        )
+        aws.costexplorer.AnomalySubscription(
+            f"{name}-anomalies",
+            frequency="IMMEDIATE",
+            monitor_arn_lists=[monitor.arn],
+            subscribers=[aws.costexplorer.AnomalySubscriptionSubscriberArgs(type="SNS", address=topic.arn)],
+            threshold_expression={
+                "dimension": {"key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE", "match_options": ["GREATER_THAN_OR_EQUAL"], "values": [f"{args.anomaly_threshold_usd:g}"]}
+            },
+            opts=self.child(),
+        )
+        self._stop_gpu_scale_out(name, args, budget, topic)
+        self.topic_arn = topic.arn
+        self.budget_name = budget.name
+        self.register_outputs({"topic_arn": self.topic_arn, "budget_name": self.budget_name})
+
+    @staticmethod
+    def _notification(kind: str, threshold: float, topic: aws.sns.Topic, emails: Sequence[str]) -> aws.budgets.BudgetNotificationArgs:
+        return aws.budgets.BudgetNotificationArgs(
+            comparison_operator="GREATER_THAN",
+            notification_type=kind,
+            threshold=threshold,
+            threshold_type="PERCENTAGE",
+            subscriber_sns_topic_arns=[topic.arn],
+            subscriber_email_addresses=list(emails),
+        )
+
+    @staticmethod
+    def _topic_policy(topic_arn: str, account_id: str) -> str:
+        """Budgets, cost-anomaly detection and CloudWatch may publish - only on behalf of this account."""
+        same_account = {"StringEquals": {"aws:SourceAccount": account_id}}
+        return policy_document(
+            [
+                {
+                    "Sid": f"{service.split('.')[0].capitalize()}Publish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "SNS:Publish",
+                    "Resource": topic_arn,
+                    "Condition": same_account,
+                }
+                for service in ("budgets.amazonaws.com", "costalerts.amazonaws.com", "cloudwatch.amazonaws.com")
+            ]
+        )
+
+    def _stop_gpu_scale_out(self, name: str, args: BudgetAlarmsArgs, budget: aws.budgets.Budget, topic: aws.sns.Topic) -> None:
+        """At 100% of actual spend, deny launching GPU instances to the capacity controller (automatic, reversible)."""
+        deny = aws.iam.Policy(
+            f"{name}-deny-gpu-launch",
+            description="Attached by the budget action at 100% of actual spend: no new GPU instances",
+            policy=pulumi.Output.all(args.account.partition, args.account.region).apply(
+                lambda a: policy_document(
+                    [
+                        {
+                            "Sid": "DenyGpuLaunch",
+                            "Effect": "Deny",
+                            "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+                            "Resource": f"arn:{a[0]}:ec2:{a[1]}:*:instance/*",
+                            "Condition": {"StringLike": {"ec2:InstanceType": list(GPU_INSTANCE_PATTERNS)}},
+                        }
+                    ]
+                )
+            ),
+            opts=self.child(),
+        )
+        executor = aws.iam.Role(f"{name}-action", assume_role_policy=service_trust_policy("budgets.amazonaws.com"), opts=self.child())
+        role_arn = pulumi.Output.all(args.account.partition, args.account.account_id, args.capacity_controller_role_name).apply(
+            lambda a: f"arn:{a[0]}:iam::{a[1]}:role/{a[2]}"
+        )
+        aws.iam.RolePolicy(
+            f"{name}-action",
+            role=executor.id,
+            policy=pulumi.Output.all(role_arn, deny.arn).apply(
+                lambda a: policy_document(
+                    [
+                        {
+                            "Sid": "AttachOnlyTheDenyPolicy",
+                            "Effect": "Allow",
+                            "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+                            "Resource": a[0],
+                            "Condition": {"ArnEquals": {"iam:PolicyARN": a[1]}},
+                        }
+                    ]
+                )
+            ),
+            opts=self.child(),
+        )
+        aws.budgets.BudgetAction(
+            f"{name}-stop-gpu-scale-out",
+            budget_name=budget.name,
+            action_type="APPLY_IAM_POLICY",
+            approval_model="AUTOMATIC",
+            notification_type="ACTUAL",
+            action_threshold=aws.budgets.BudgetActionActionThresholdArgs(action_threshold_type="PERCENTAGE", action_threshold_value=100),
+            definition=aws.budgets.BudgetActionDefinitionArgs(
+                iam_action_definition=aws.budgets.BudgetActionDefinitionIamActionDefinitionArgs(policy_arn=deny.arn, roles=[args.capacity_controller_role_name])
+            ),
+            execution_role_arn=executor.arn,
+            subscribers=[aws.budgets.BudgetActionSubscriberArgs(address=topic.arn, subscription_type="SNS")],
+            opts=self.child(),
+        )

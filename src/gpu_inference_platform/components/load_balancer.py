@@ -1,0 +1,287 @@
+"""LoadBalancer: a Pulumi-managed ALB in front of Triton, bound to its pods by the AWS Load Balancer Controller.
+
+HTTPS only (HTTP just redirects), TLS 1.2+, invalid headers dropped, access logs, an IP
+target group with least-outstanding-requests and /v2/health/ready checks. Only the
+inference and readiness paths are forwarded; the metrics port is never a target.
+The controller only registers pod IPs (TargetGroupBinding); it creates no load balancers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from gpu_inference_platform.components.base import PlatformComponent
+from gpu_inference_platform.components.gpu_cluster import SYSTEM_NODE_LABEL
+from gpu_inference_platform.components.iam import AccountContext, Statement, policy_document, service_account_role
+from gpu_inference_platform.components.s3 import PrivateBucket, private_bucket
+from gpu_inference_platform.components.triton_server import HTTP_PORT
+
+LBC_CHART = "aws-load-balancer-controller"
+LBC_REPOSITORY = "https://aws.github.io/eks-charts"
+DEFAULT_LBC_CHART_VERSION = "1.13.0"
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+FORWARDED_PATHS = ("/v2/health/ready", "/v2/models/*/infer", "/v2/models/*/versions/*/infer")
+ELB_LOG_DELIVERY_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-2": "797873946194",
+    "eu-west-1": "156460612806",
+    "eu-central-1": "054676820928",
+    "ap-northeast-1": "582318560864",
+    "ap-southeast-2": "783225319266",
+}
+"""Elastic Load Balancing accounts that deliver access logs, per region (AWS documentation)."""
+
+
+@dataclass(frozen=True)
+class LoadBalancerArgs:
+    """Settings and wiring of the ALB."""
+
+    cluster_name: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Public subnets for an internet-facing ALB, private ones for an internal ALB."""
+    pod_security_group_id: pulumi.Input[str]
+    """Security group of the pods (the cluster security group with the VPC CNI)."""
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer_url: pulumi.Input[str]
+    account: AccountContext
+    region: str
+    scheme: Literal["internet-facing", "internal"]
+    certificate_arn: str
+    allowed_cidrs: Sequence[str]
+    triton_namespace: str
+    triton_service: str
+    deletion_protection: bool
+    deregistration_delay_s: int = 15
+    idle_timeout_s: int = 60
+    access_log_retention_days: int = 90
+    lbc_chart_version: str = DEFAULT_LBC_CHART_VERSION
+
+
+class LoadBalancer(PlatformComponent):
+    """ALB, its logs bucket and security groups, a target group bound to Triton, and the controller that binds it."""
+
+    dns_name: pulumi.Output[str]
+    """DNS name of the ALB (point your record here)."""
+    arn_suffix: pulumi.Output[str]
+    """ALB ARN suffix (CloudWatch dimension)."""
+    target_group_arn_suffix: pulumi.Output[str]
+    """Target group ARN suffix (CloudWatch dimension)."""
+
+    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("loadbalancer", "LoadBalancer", name, opts)
+        logs = self._access_logs(name, args)
+        security_group = self._security_groups(name, args)
+        alb = aws.lb.LoadBalancer(
+            name,
+            load_balancer_type="application",
+            internal=args.scheme == "internal",
+            subnets=args.subnet_ids,
+            security_groups=[security_group.id],
+            drop_invalid_header_fields=True,
+            desync_mitigation_mode="defensive",
+            enable_deletion_protection=args.deletion_protection,
+            idle_timeout=args.idle_timeout_s,
+            access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=logs.bucket.bucket, enabled=True, prefix=name),
+            opts=self.child(depends_on=logs.guards),
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{name}-triton",
+            target_type="ip",
+            port=HTTP_PORT,
+            protocol="HTTP",
+            vpc_id=args.vpc_id,
+            load_balancing_algorithm_type="least_outstanding_requests",
+            deregistration_delay=args.deregistration_delay_s,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path="/v2/health/ready", port="traffic-port", protocol="HTTP", matcher="200", interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2
+            ),
+            opts=self.child(),
+        )
+        https = aws.lb.Listener(
+            f"{name}-https",
+            load_balancer_arn=alb.arn,
+            port=443,
+            protocol="HTTPS",
+            ssl_policy=TLS_POLICY,
+            certificate_arn=args.certificate_arn,
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="fixed-response",
+                    fixed_response=aws.lb.ListenerDefaultActionFixedResponseArgs(
+                        content_type="application/json", status_code="404", message_body='{"error":"not found"}'
+                    ),
+                )
+            ],
+            opts=self.child(),
+        )
+        aws.lb.ListenerRule(
+            f"{name}-inference",
+            listener_arn=https.arn,
+            priority=10,
+            actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=target_group.arn)],
+            conditions=[aws.lb.ListenerRuleConditionArgs(path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=list(FORWARDED_PATHS)))],
+            opts=self.child(),
+        )
+        aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=alb.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="redirect", redirect=aws.lb.ListenerDefaultActionRedirectArgs(port="443", protocol="HTTPS", status_code="HTTP_301")
+                )
+            ],
+            opts=self.child(),
+        )
+        controller = self._controller(name, args, target_group)
+        k8s.apiextensions.CustomResource(
+            f"{name}-triton",
+            api_version="elbv2.k8s.aws/v1beta1",
+            kind="TargetGroupBinding",
+            metadata={"name": f"{name}-triton", "namespace": args.triton_namespace},
+            spec={"serviceRef": {"name": args.triton_service, "port": HTTP_PORT}, "targetGroupARN": target_group.arn, "targetType": "ip"},
+            opts=self.child(depends_on=[controller]),
+        )
+        self.dns_name = alb.dns_name
+        self.arn_suffix = alb.arn_suffix
+        self.target_group_arn_suffix = target_group.arn_suffix
+        self.register_outputs({"dns_name": self.dns_name, "arn_suffix": self.arn_suffix, "target_group_arn_suffix": self.target_group_arn_suffix})
+
+    def _access_logs(self, name: str, args: LoadBalancerArgs) -> PrivateBucket:
+        """A private bucket the regional Elastic Load Balancing account may write logs into, expiring them."""
+        delivery = ELB_LOG_DELIVERY_ACCOUNTS[args.region]
+
+        def log_delivery(bucket_arn: str) -> pulumi.Output[list[Statement]]:
+            return pulumi.Output.all(args.account.account_id, args.account.partition).apply(
+                lambda a: [
+                    {
+                        "Sid": "ElbLogDelivery",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:{a[1]}:iam::{delivery}:root"},
+                        "Action": "s3:PutObject",
+                        "Resource": f"{bucket_arn}/{name}/AWSLogs/{a[0]}/*",
+                    }
+                ]
+            )
+
+        return private_bucket(
+            f"{name}-access-logs",
+            kms_key_arn=None,
+            noncurrent_version_days=1,
+            expire_after_days=args.access_log_retention_days,
+            statements=log_delivery,
+            opts=self.child(),
+        )
+
+    def _security_groups(self, name: str, args: LoadBalancerArgs) -> aws.ec2.SecurityGroup:
+        """ALB group: 443 (and 80 for the redirect) from the allowed CIDRs; out only to Triton's HTTP port. Pods accept it."""
+        group = aws.ec2.SecurityGroup(f"{name}-alb", description=f"ALB {name}: HTTPS from allowed CIDRs to Triton", vpc_id=args.vpc_id, opts=self.child())
+        for port in (443, 80):
+            for index, cidr in enumerate(args.allowed_cidrs):
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-alb-{port}-{index}",
+                    security_group_id=group.id,
+                    cidr_ipv4=cidr,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    description=f"{'HTTPS' if port == 443 else 'HTTP redirect'} from {cidr}",
+                    opts=self.child(),
+                )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-to-triton",
+            security_group_id=group.id,
+            cidr_ipv4=args.vpc_cidr,
+            ip_protocol="tcp",
+            from_port=HTTP_PORT,
+            to_port=HTTP_PORT,
+            description="Triton HTTP in the VPC",
+            opts=self.child(),
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-pods-from-alb",
+            security_group_id=args.pod_security_group_id,
+            referenced_security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=HTTP_PORT,
+            to_port=HTTP_PORT,
+            description=f"Triton HTTP from ALB {name}",
+            opts=self.child(),
+        )
+        return group
+
+    def _controller(self, name: str, args: LoadBalancerArgs, target_group: aws.lb.TargetGroup) -> k8s.helm.v3.Release:
+        """AWS Load Balancer Controller on the system nodes, allowed only to (de)register targets of this group."""
+        role = service_account_role(
+            f"{name}-controller",
+            oidc_provider_arn=args.oidc_provider_arn,
+            oidc_issuer_url=args.oidc_issuer_url,
+            namespace="kube-system",
+            service_account=LBC_CHART,
+            opts=self.child(),
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-controller",
+            role=role.id,
+            policy=target_group.arn.apply(
+                lambda arn: policy_document(
+                    [
+                        {
+                            "Sid": "ReadLoadBalancing",
+                            "Effect": "Allow",
+                            "Action": [
+                                "elasticloadbalancing:DescribeListeners",
+                                "elasticloadbalancing:DescribeLoadBalancers",
+                                "elasticloadbalancing:DescribeTags",
+                                "elasticloadbalancing:DescribeTargetGroupAttributes",
+                                "elasticloadbalancing:DescribeTargetGroups",
+                                "elasticloadbalancing:DescribeTargetHealth",
+                                "ec2:DescribeAvailabilityZones",
+                                "ec2:DescribeInstances",
+                                "ec2:DescribeNetworkInterfaces",
+                                "ec2:DescribeSecurityGroups",
+                                "ec2:DescribeSubnets",
+                                "ec2:DescribeVpcs",
+                            ],
+                            "Resource": "*",
+                        },
+                        {
+                            "Sid": "BindTritonTargets",
+                            "Effect": "Allow",
+                            "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+                            "Resource": arn,
+                        },
+                    ]
+                )
+            ),
+            opts=self.child(),
+        )
+        return k8s.helm.v3.Release(
+            f"{name}-controller",
+            name=LBC_CHART,
+            chart=LBC_CHART,
+            version=args.lbc_chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LBC_REPOSITORY),
+            namespace="kube-system",
+            atomic=True,
+            values={
+                "clusterName": args.cluster_name,
+                "region": args.region,
+                "vpcId": args.vpc_id,
+                "replicaCount": 2,
+                "serviceAccount": {"name": LBC_CHART, "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
+                "nodeSelector": {SYSTEM_NODE_LABEL: "system"},
+                "enableServiceMutatorWebhook": False,
+            },
+            opts=self.child(depends_on=[policy]),
+        )

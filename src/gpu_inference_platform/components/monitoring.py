@@ -1,0 +1,358 @@
+"""Monitoring: Prometheus + Grafana, DCGM GPU metrics, Triton scraping, the HPA's queue-time metric,
+alert rules with runbooks, a provisioned dashboard, and CloudWatch alarms on the load balancer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from gpu_inference_platform.components.base import PlatformComponent
+from gpu_inference_platform.components.device_plugin import GPU_TAINT_KEY
+from gpu_inference_platform.components.gpu_cluster import SYSTEM_NODE_LABEL
+from gpu_inference_platform.components.pods import RESTRICTED_POD_SECURITY
+from gpu_inference_platform.components.triton_server import QUEUE_TIME_METRIC
+
+KUBE_PROMETHEUS_STACK = ("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "65.1.1")
+PROMETHEUS_ADAPTER = ("prometheus-adapter", "https://prometheus-community.github.io/helm-charts", "4.11.0")
+DCGM_EXPORTER = ("dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts", "3.5.0")
+DASHBOARD = Path(__file__).with_name("dashboards") / "triton-gpu.json"
+RUNBOOK_BASE = "https://github.com/your-org/gpu-inference-platform/blob/main/RUNBOOKS.md"
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """Where alerts fire."""
+
+    p99_latency_ms: float = 250
+    error_ratio: float = 0.01
+    queue_time_ms: float = 200
+    gpu_busy_percent: float = 90
+    gpu_idle_percent: float = 5
+    gpu_memory_ratio: float = 0.9
+    restarts_per_30m: int = 3
+    spot_interruptions_per_hour: int = 3
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    """Settings and wiring of the monitoring stack."""
+
+    retention_days: int
+    storage_gib: int
+    triton_namespace: str
+    triton_service: str
+    alert_topic_arn: pulumi.Input[str]
+    load_balancer_arn_suffix: pulumi.Input[str]
+    target_group_arn_suffix: pulumi.Input[str]
+    thresholds: AlertThresholds = AlertThresholds()
+
+
+def _rule(name: str, *, expr: str, wait: str, severity: str, summary: str, runbook: str) -> dict[str, Any]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": wait,
+        "labels": {"severity": severity},
+        "annotations": {"summary": summary, "runbook": runbook, "runbook_url": f"{RUNBOOK_BASE}#{name.lower()}"},
+    }
+
+
+def alert_rules(namespace: str, t: AlertThresholds) -> list[dict[str, Any]]:
+    """Prometheus alert rules, each with a summary and a runbook."""
+    served = f'namespace="{namespace}"'
+    success = f"sum(rate(nv_inference_request_success{{{served}}}[5m])) by (model)"
+    failure = f"sum(rate(nv_inference_request_failure{{{served}}}[5m])) by (model)"
+    gpu_memory = "sum by (Hostname, gpu) (DCGM_FI_DEV_FB_USED) / sum by (Hostname, gpu) (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)"
+    return [
+        _rule(
+            "TritonP99LatencyHigh",
+            expr=f'max(nv_inference_request_summary_us{{{served},quantile="0.99"}}) by (model) / 1000 > {t.p99_latency_ms:g}',
+            wait="10m",
+            severity="warning",
+            summary=f"p99 latency above {t.p99_latency_ms:g} ms",
+            runbook="Compare queue and compute time on the dashboard: queue -> scale out (HPA, GPU limit); compute -> engine or batch size.",
+        ),
+        _rule(
+            "TritonErrorRatioHigh",
+            expr=f"{failure} / clamp_min({failure} + {success}, 1) > {t.error_ratio:g}",
+            wait="5m",
+            severity="critical",
+            summary=f"more than {t.error_ratio:.0%} of requests fail",
+            runbook="Read the Triton logs of the failing pods; client mistakes show as 4xx at the ALB, server faults as 5xx.",
+        ),
+        _rule(
+            "TritonQueueTimeHigh",
+            expr=f"sum(rate(nv_inference_queue_duration_us{{{served}}}[5m])) by (model) / clamp_min({success}, 1) / 1000 > {t.queue_time_ms:g}",
+            wait="10m",
+            severity="warning",
+            summary=f"requests wait more than {t.queue_time_ms:g} ms in queue",
+            runbook="The spot tier should be scaling: check the HPA, the Karpenter logs and the fleet's GPU limit.",
+        ),
+        _rule(
+            "TritonNotReady",
+            expr=f'sum(kube_pod_status_ready{{{served},condition="true"}}) == 0',
+            wait="5m",
+            severity="critical",
+            summary="no Triton pod is ready",
+            runbook="Check the init containers (model fetch, verify) and Triton's log; a model that fails to load stops the pod (exit on error).",
+        ),
+        _rule(
+            "GpuUtilizationHigh",
+            expr=f"avg by (Hostname) (DCGM_FI_DEV_GPU_UTIL) > {t.gpu_busy_percent:g}",
+            wait="15m",
+            severity="warning",
+            summary=f"GPUs busier than {t.gpu_busy_percent:g}%",
+            runbook="Capacity is saturated: raise the spot GPU limit or the HPA maximum, within budget.",
+        ),
+        _rule(
+            "GpuIdle",
+            expr=f"avg by (Hostname) (DCGM_FI_DEV_GPU_UTIL) < {t.gpu_idle_percent:g}",
+            wait="30m",
+            severity="info",
+            summary=f"a GPU node under {t.gpu_idle_percent:g}% for 30 minutes",
+            runbook="You pay for idle GPUs: lower the floor replicas or let consolidation remove the node.",
+        ),
+        _rule(
+            "GpuMemoryHigh",
+            expr=f"{gpu_memory} > {t.gpu_memory_ratio:g}",
+            wait="10m",
+            severity="warning",
+            summary=f"GPU memory above {t.gpu_memory_ratio:.0%}",
+            runbook="Lower the instance count or the max batch size; larger models need larger GPUs (see the catalog).",
+        ),
+        _rule(
+            "GpuXidErrors",
+            expr="max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0",
+            wait="0m",
+            severity="critical",
+            summary="a GPU reported an XID error",
+            runbook="Cordon and drain the node; Karpenter replaces it. Repeated XIDs on one type: open an AWS support case.",
+        ),
+        _rule(
+            "TritonPodRestarts",
+            expr=f"increase(kube_pod_container_status_restarts_total{{{served}}}[30m]) > {t.restarts_per_30m}",
+            wait="0m",
+            severity="warning",
+            summary="Triton containers keep restarting",
+            runbook="Read the previous container's log: OOM (raise memory, lower /dev/shm), failed model load, or liveness timeouts.",
+        ),
+        _rule(
+            "SpotInterruptionRateHigh",
+            expr=f'sum(increase(karpenter_interruption_received_messages_total{{message_type="spot_interrupted"}}[1h])) > {t.spot_interruptions_per_hour}',
+            wait="0m",
+            severity="warning",
+            summary="spot capacity is being reclaimed often",
+            runbook="Diversify instance types or zones in the spot pool, or raise the on-demand floor.",
+        ),
+    ]
+
+
+def adapter_rule() -> dict[str, Any]:
+    """prometheus-adapter rule: average queue time per request, per pod (the spot HPA's metric)."""
+    return {
+        "seriesQuery": 'nv_inference_queue_duration_us{namespace!="",pod!=""}',
+        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+        "name": {"matches": "nv_inference_queue_duration_us", "as": QUEUE_TIME_METRIC},
+        "metricsQuery": "sum(rate(nv_inference_queue_duration_us{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>) / "
+        "clamp_min(sum(rate(nv_inference_request_success{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>), 1)",
+    }
+
+
+class Monitoring(PlatformComponent):
+    """kube-prometheus-stack, DCGM exporter, prometheus-adapter, Triton ServiceMonitor, rules, dashboard, ALB alarms."""
+
+    grafana_admin_password: pulumi.Output[str]
+    """Generated Grafana admin password (a Pulumi secret; `pulumi stack output --show-secrets`)."""
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("monitoring", "Monitoring", name, opts)
+        namespace = k8s.core.v1.Namespace(name, metadata={"name": name, "labels": RESTRICTED_POD_SECURITY}, opts=self.child())
+        gpu_namespace = k8s.core.v1.Namespace(
+            f"{name}-gpu",
+            metadata={
+                "name": f"{name}-gpu",
+                "labels": {"pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/warn": "privileged"},
+                "annotations": {"gpuinfra.io/pod-security-exemption": "DCGM exporter reads GPU device state from the host"},
+            },
+            opts=self.child(),
+        )
+        password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=self.child())
+        in_namespace = self.child(depends_on=[namespace])
+        secret: dict[str, Any] = {
+            "metadata": {"name": f"{name}-grafana-admin", "namespace": name},
+            "string_data": {"admin-user": "admin", "admin-password": password.result},
+        }
+        k8s.core.v1.Secret(f"{name}-grafana-admin", opts=in_namespace, **secret)
+        stack = self._release(
+            f"{name}-prometheus",
+            KUBE_PROMETHEUS_STACK,
+            name,
+            {
+                "nodeExporter": {"enabled": False},
+                "alertmanager": {"enabled": True, "alertmanagerSpec": {"nodeSelector": {SYSTEM_NODE_LABEL: "system"}}},
+                "prometheus": {
+                    "prometheusSpec": {
+                        "retention": f"{args.retention_days}d",
+                        "nodeSelector": {SYSTEM_NODE_LABEL: "system"},
+                        "serviceMonitorSelectorNilUsesHelmValues": False,
+                        "ruleSelectorNilUsesHelmValues": False,
+                        "storageSpec": {
+                            "volumeClaimTemplate": {
+                                "spec": {
+                                    "storageClassName": "gp3",
+                                    "accessModes": ["ReadWriteOnce"],
+                                    "resources": {"requests": {"storage": f"{args.storage_gib}Gi"}},
+                                }
+                            }
+                        },
+                    }
+                },
+                "grafana": {
+                    "admin": {"existingSecret": f"{name}-grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
+                    "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}},
+                    "nodeSelector": {SYSTEM_NODE_LABEL: "system"},
+                },
+            },
+            in_namespace,
+        )
+        self._release(
+            f"{name}-dcgm-exporter",
+            DCGM_EXPORTER,
+            f"{name}-gpu",
+            {
+                "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+                "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                "serviceMonitor": {"enabled": True, "interval": "15s"},
+            },
+            self.child(depends_on=[gpu_namespace, stack]),
+        )
+        self._release(
+            f"{name}-adapter",
+            PROMETHEUS_ADAPTER,
+            name,
+            {
+                "prometheus": {"url": f"http://{name}-prometheus-kube-prom-prometheus.{name}.svc", "port": 9090},
+                "rules": {"default": False, "custom": [adapter_rule()]},
+            },
+            self.child(depends_on=[stack]),
+        )
+        after_stack = self.child(depends_on=[stack])
+        k8s.apiextensions.CustomResource(
+            f"{name}-triton",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata={"name": f"{name}-triton", "namespace": args.triton_namespace},
+            spec={
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": args.triton_service}},
+                "endpoints": [{"port": "metrics", "interval": "15s"}],
+            },
+            opts=after_stack,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-alerts",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata={"name": f"{name}-alerts", "namespace": name},
+            spec={"groups": [{"name": "gpu-inference", "rules": alert_rules(args.triton_namespace, args.thresholds)}]},
+            opts=after_stack,
+        )
+        dashboard: dict[str, Any] = {
+            "metadata": {"name": f"{name}-dashboard", "namespace": name, "labels": {"grafana_dashboard": "1"}},
+            "data": {"triton-gpu.json": DASHBOARD.read_text()},
+        }
+        k8s.core.v1.ConfigMap(f"{name}-dashboard", opts=in_namespace, **dashboard)
+        self._load_balancer_alarms(name, args)
+        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        self.register_outputs({"grafana_admin_password": self.grafana_admin_password})
+
+    def _release(self, name: str, chart: tuple[str, str, str], namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+        """A pinned Helm release."""
+        chart_name, repository, version = chart
+        return k8s.helm.v3.Release(
+            name,
+            name=name,
+            chart=chart_name,
+            version=version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository),
+            namespace=namespace,
+            atomic=True,
+            values=values,
+            opts=opts,
+        )
+
+    def _load_balancer_alarms(self, name: str, args: MonitoringArgs) -> None:
+        """5xx ratio, p99 response time and unhealthy targets on the ALB, to the alert topic (actions enabled)."""
+        t = args.thresholds
+        lb = {"LoadBalancer": args.load_balancer_arn_suffix}
+        target = {"LoadBalancer": args.load_balancer_arn_suffix, "TargetGroup": args.target_group_arn_suffix}
+        common: dict[str, Any] = {
+            "actions_enabled": True,
+            "alarm_actions": [args.alert_topic_arn],
+            "ok_actions": [args.alert_topic_arn],
+            "treat_missing_data": "notBreaching",
+            "evaluation_periods": 5,
+            "datapoints_to_alarm": 3,
+        }
+
+        def metric(metric_id: str, metric_name: str, stat: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+            return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id=metric_id,
+                metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+                    namespace="AWS/ApplicationELB", metric_name=metric_name, dimensions=lb, period=60, stat=stat
+                ),
+            )
+
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-alb-5xx-ratio",
+            alarm_description=f"More than {t.error_ratio:.0%} of requests end in a 5xx (target or load balancer)",
+            comparison_operator="GreaterThanThreshold",
+            threshold=t.error_ratio,
+            metric_queries=[
+                metric("target5xx", "HTTPCode_Target_5XX_Count", "Sum"),
+                metric("elb5xx", "HTTPCode_ELB_5XX_Count", "Sum"),
+                metric("requests", "RequestCount", "Sum"),
+                aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                    id="ratio", expression="(FILL(target5xx, 0) + FILL(elb5xx, 0)) / MAX([requests, 1])", return_data=True
+                ),
+            ],
+            **common,
+            opts=self.child(),
+        )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-alb-p99",
+            alarm_description=f"p99 target response time above {t.p99_latency_ms} ms",
+            comparison_operator="GreaterThanThreshold",
+            threshold=t.p99_latency_ms / 1000,
+            namespace="AWS/ApplicationELB",
+            metric_name="TargetResponseTime",
+            extended_statistic="p99",
+            period=60,
+            dimensions=lb,
+            **common,
+            opts=self.child(),
+        )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-alb-unhealthy",
+            alarm_description="Triton targets failing /v2/health/ready",
+            comparison_operator="GreaterThanThreshold",
+            threshold=0,
+            namespace="AWS/ApplicationELB",
+            metric_name="UnHealthyHostCount",
+            statistic="Maximum",
+            period=60,
+            dimensions=target,
+            **common,
+            opts=self.child(),
+        )
+
+
+def dashboard_queries(dashboard: Path = DASHBOARD) -> list[str]:
+    """Every PromQL expression of the provisioned dashboard."""
+    return [target["expr"] for panel in json.loads(dashboard.read_text())["panels"] for target in panel["targets"]]

@@ -1,0 +1,180 @@
+"""Assemble a servable Triton repository from `model_repo/` sources plus exported artifacts."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest, sha256_file, write_manifest
+from gpu_inference_platform.components.tensorrt_engines import ENGINE_PLAN_NAME, EngineProfile, engine_plan_entry, plan_filename
+from gpu_inference_platform.ops.modelbuild import engines
+from gpu_inference_platform.ops.modelbuild.export import (
+    ONNX_MIN_COSINE,
+    PARITY_SENTENCES,
+    Parity,
+    ParityError,
+    cosine_parity,
+    export_onnx,
+    load_encoder,
+    load_tokenizer,
+    onnx_embeddings,
+    tokenize,
+    torch_embeddings,
+)
+from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO, EmbeddingModelSpec
+
+TARGETS = ("cpu", "gpu")
+_TOOL_PACKAGES = ("torch", "onnx", "onnxruntime", "tokenizers", "transformers", "numpy")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced and how it checked out."""
+
+    manifest: Manifest
+    parity: list[Parity] = field(default_factory=list)
+    engine_plan: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+def target_file_name(name: str, target: str) -> str | None:
+    """`config.cpu.pbtxt` -> `config.pbtxt` for cpu, None (skip) for gpu; other names unchanged."""
+    parts = name.split(".")
+    if len(parts) >= 3 and parts[-2] in TARGETS:
+        return ".".join([*parts[:-2], parts[-1]]) if parts[-2] == target else None
+    return name
+
+
+def _prepare_output(out: Path) -> None:
+    """Start from an empty folder; only ever delete a previous build (one with a manifest)."""
+    if out.exists():
+        if any(out.iterdir()) and not (out / MANIFEST_NAME).exists():
+            raise FileExistsError(f"{out} is not empty and is not a previous build; refusing to overwrite it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+
+
+def copy_sources(spec: EmbeddingModelSpec, target: str, out: Path, model_repo: Path = MODEL_REPO) -> None:
+    """Copy the spec's model folders, resolving target-specific files; never caches."""
+    for folder in spec.model_folders:
+        source = model_repo / folder
+        for path in sorted(source.rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts:
+                continue
+            name = target_file_name(path.name, target)
+            if name is not None:
+                destination = out / folder / path.relative_to(source).with_name(name)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, destination)
+
+
+def _tool_versions(target: str, ngc_release: str) -> dict[str, str]:
+    tools = {package: importlib.metadata.version(package) for package in _TOOL_PACKAGES}
+    tools["python"] = platform.python_version()
+    if target == "gpu":
+        tools["triton_ngc_release"] = ngc_release
+        tools["tensorrt_ngc_release"] = ngc_release
+    return tools
+
+
+def build_repository(
+    specs: Sequence[EmbeddingModelSpec], *, target: str, out: Path, compute_capabilities: Sequence[str] = (), ngc_release: str = ""
+) -> BuildResult:
+    """Build every ensemble in `specs` for `target` into one repository at `out`.
+
+    Raises ParityError if an export does not reproduce torch (or a local TensorRT plan ONNX).
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    if target == "gpu" and not (compute_capabilities and ngc_release):
+        raise ValueError("the gpu target needs the fleet's compute capabilities and the NGC release of the Triton image")
+    opsets = {spec.onnx_opset for spec in specs}
+    if len(opsets) != 1:
+        raise ValueError(f"all models of one repository must use one ONNX opset, got {sorted(opsets)}")
+    _prepare_output(out)
+    parity: list[Parity] = []
+    engine_paths: dict[str, str] = {}
+    engine_plan: dict[str, dict[str, object]] = {}
+    source: dict[str, str] = {}
+    for spec in specs:
+        parity += _build_model(
+            spec,
+            target=target,
+            out=out,
+            capabilities=sorted(set(compute_capabilities)),
+            ngc_release=ngc_release,
+            engine_paths=engine_paths,
+            engine_plan=engine_plan,
+        )
+        weights = spec.weights_dir / "model.safetensors"
+        source[f"{spec.ensemble}.weights_package"] = f"{spec.weights_package}=={importlib.metadata.version(spec.weights_package.replace('_', '-'))}"
+        source[f"{spec.ensemble}.weights_sha256"] = sha256_file(weights)
+    if engine_plan:
+        (out / ENGINE_PLAN_NAME).write_text(json.dumps(engine_plan, indent=2, sort_keys=True) + "\n")
+    manifest = write_manifest(out, target=target, tools=_tool_versions(target, ngc_release), source=source, onnx_opset=opsets.pop(), engines=engine_paths)
+    return BuildResult(manifest, parity, engine_plan)
+
+
+def _build_model(
+    spec: EmbeddingModelSpec,
+    *,
+    target: str,
+    out: Path,
+    capabilities: list[str],
+    ngc_release: str,
+    engine_paths: dict[str, str],
+    engine_plan: dict[str, dict[str, object]],
+) -> list[Parity]:
+    """Sources, tokenizer, ONNX export and parity for one ensemble; for gpu also its engine targets."""
+    copy_sources(spec, target, out)
+    version_dir = out / spec.encoder_model / "1"
+    version_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(spec.weights_dir / "tokenizer.json", out / spec.tokenizer_model / "1" / "tokenizer.json")
+
+    encoder, tokenizer = load_encoder(spec), load_tokenizer(spec)
+    onnx_path = version_dir / "model.onnx"
+    export_onnx(encoder, tokenizer, onnx_path, spec.onnx_opset)
+    input_ids, attention_mask = tokenize(tokenizer, PARITY_SENTENCES)
+    reference = torch_embeddings(encoder, input_ids, attention_mask)
+    parity = [cosine_parity(f"{spec.ensemble}: onnxruntime vs torch", reference, onnx_embeddings(onnx_path, input_ids, attention_mask), ONNX_MIN_COSINE)]
+    if not parity[0].ok:
+        raise ParityError(str(parity[0]))
+    if target != "gpu":
+        return parity
+
+    profile = EngineProfile(max_batch=spec.max_batch_size, max_sequence=spec.max_sequence_length)
+    plans = {cc: f"{spec.encoder_model}/1/{plan_filename(cc)}" for cc in capabilities}
+    with (out / spec.encoder_model / "config.pbtxt").open("a") as config:
+        config.write("".join(f'cc_model_filenames {{ key: "{cc}", value: "{plan_filename(cc)}" }}\n' for cc in capabilities))
+    for cc, plan in plans.items():
+        engine_paths[plan] = cc
+        engine_plan[plan] = engine_plan_entry(cc, ngc_release, profile, plan)
+    return parity + _build_local_engine(spec, profile=profile, onnx_path=onnx_path, plans=plans, input_ids=input_ids, attention_mask=attention_mask, out=out)
+
+
+def _build_local_engine(
+    spec: EmbeddingModelSpec, *, profile: EngineProfile, onnx_path: Path, plans: dict[str, str], input_ids: np.ndarray, attention_mask: np.ndarray, out: Path
+) -> list[Parity]:
+    """Where TensorRT and a GPU are present, build this GPU's plan now and check it against ONNX."""
+    if engines.tensorrt_unavailable_reason() is not None:
+        return []
+    capability = engines.local_compute_capability()
+    if capability not in plans:
+        return []
+    plan_path = out / plans[capability]
+    engines.build_plan(onnx_path, plan_path, profile)
+    check = cosine_parity(
+        f"tensorrt fp16 (cc {capability}) vs onnxruntime",
+        onnx_embeddings(onnx_path, input_ids, attention_mask),
+        engines.run_plan(plan_path, input_ids, attention_mask, spec.embedding_dim),
+        engines.TENSORRT_MIN_COSINE,
+    )
+    if not check.ok:
+        raise ParityError(str(check))
+    return [check]

@@ -1,0 +1,26 @@
+"""Every policy of the pack, in checklist order (P01-P29, K01-K09)."""
+
+from __future__ import annotations
+
+from gpu_inference_platform.policy.checks import capacity, cluster, identity, kubernetes, load_balancer, network, observability, serving, storage
+from gpu_inference_platform.policy.model import Policy
+
+POLICIES: tuple[Policy, ...] = tuple(
+    sorted(
+        [
+            *cluster.POLICIES,
+            *capacity.POLICIES,
+            *network.POLICIES,
+            *load_balancer.POLICIES,
+            *storage.POLICIES,
+            *identity.POLICIES,
+            *observability.POLICIES,
+            *kubernetes.POLICIES,
+            *serving.POLICIES,
+        ],
+        key=lambda p: (p.code[0] != "P", p.code),
+    )
+)
+"""The pack's policies: P (AWS) first, then K (Kubernetes), each by number."""
+
+POLICIES_BY_NAME = {p.name: p for p in POLICIES}

@@ -1,0 +1,604 @@
+"""The stack configuration: the ONLY place that reads Pulumi config.
+
+`load_stack_config()` reads every key of the project namespace plus `aws:region`,
+validates the whole tree once and returns a frozen `StackConfig`. Every problem,
+whether a wrong type, an unknown key or a broken cross-field rule, becomes one line
+naming the key path, the bad value and what is allowed; all lines are raised together
+as a `ConfigError`, which Pulumi prints without a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import pulumi
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from gpu_inference_platform.components.instances import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, INSTANCE_TYPES, instance_types_by_compute_capability
+from gpu_inference_platform.components.tensorrt_engines import TENSORRT_IMAGE_REPOSITORY, TRITON_IMAGE_REPOSITORY, ngc_release
+from gpu_inference_platform.program.regions import REGION_AVAILABILITY_ZONES
+
+PROJECT = "gpu-inference-platform"
+REGION_KEY = "aws:region"
+SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
+CLOUDWATCH_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+PRODUCTION_MIN_RETENTION_DAYS = 365
+PRODUCTION_MIN_AVAILABILITY_ZONES = 3
+MIN_AVAILABILITY_ZONES = 2
+OPEN_CIDRS = ("0.0.0.0/0", "::/0")
+SPOT_NOTICE_S = 120
+PRODUCTION_MIN_SERVING_REPLICAS = 3
+Severity = Literal["error", "warning"]
+_AUTO_SUBNET_PREFIXES = range(16, 23)
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One configuration problem: where, what was given, and what is allowed."""
+
+    path: str
+    value: Any
+    problem: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        return f"{self.path} = {self.value!r}: {self.problem}"
+
+
+class ConfigError(pulumi.RunError):
+    """All problems of a stack configuration, reported together without a traceback."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = issues
+        lines = "\n".join(f"  - {issue}" for issue in issues)
+        super().__init__(f"invalid stack configuration ({len(issues)} problem(s)):\n{lines}")
+
+
+def _parse_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("not a CIDR block; expected the form 10.0.0.0/16") from None
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(f"host bits are set; did you mean {ipaddress.ip_network(value, strict=False)}?") from None
+    return str(network)
+
+
+def _check_retention(days: int) -> int:
+    if days not in CLOUDWATCH_RETENTION_DAYS:
+        raise ValueError(f"not a CloudWatch retention period; allowed: {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))}")
+    return days
+
+
+def _require_ipv4(value: str) -> str:
+    if ipaddress.ip_network(value).version != 4:
+        raise ValueError("VPC and subnet ranges must be IPv4 CIDR blocks")
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_parse_cidr)]
+Ipv4Cidr = Annotated[str, AfterValidator(_parse_cidr), AfterValidator(_require_ipv4)]
+RetentionDays = Annotated[int, AfterValidator(_check_retention)]
+IamPrincipalArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")]
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, alias_generator=to_camel)
+
+
+class NodeGroupConfig(_Schema):
+    """A fixed-size CPU node group (the system nodes that run controllers)."""
+
+    instance_type: str
+    min_size: int = Field(ge=1)
+    desired_size: int = Field(ge=1)
+    max_size: int = Field(ge=1)
+    root_volume_gib: int = Field(default=50, ge=20, le=1000)
+
+
+class NetworkConfig(_Schema):
+    """VPC layout. Subnets are carved from `cidr` when not given explicitly."""
+
+    cidr: Ipv4Cidr
+    availability_zones: list[str]
+    private_subnet_cidrs: list[Ipv4Cidr] | None = None
+    public_subnet_cidrs: list[Ipv4Cidr] | None = None
+    nat_gateways: Literal["single", "perAz"] = "perAz"
+    flow_log_retention_days: RetentionDays = PRODUCTION_MIN_RETENTION_DAYS
+
+    def subnet_plan(self) -> tuple[list[str], list[str]]:
+        """(private, public) subnet CIDRs, one of each per availability zone.
+
+        Default carving: the VPC is split in eight; private subnets take the first
+        blocks (large, for pod IPs), public subnets are /+6 slices of the last block.
+        """
+        vpc = ipaddress.IPv4Network(self.cidr)
+        count = len(self.availability_zones)
+        eighths = list(vpc.subnets(prefixlen_diff=3))
+        private = self.private_subnet_cidrs or [str(n) for n in eighths[:count]]
+        public = self.public_subnet_cidrs or [str(n) for n in list(eighths[-1].subnets(prefixlen_diff=3))[:count]]
+        return list(private), list(public)
+
+
+class ClusterConfig(_Schema):
+    """EKS control plane and system node group."""
+
+    kubernetes_version: Literal[SUPPORTED_KUBERNETES_VERSIONS]  # type: ignore[valid-type]
+    endpoint_public_access: bool = False
+    public_access_cidrs: list[Cidr] = []
+    admin_principal_arns: list[IamPrincipalArn] = []
+    log_retention_days: RetentionDays = PRODUCTION_MIN_RETENTION_DAYS
+    system_nodes: NodeGroupConfig
+
+
+class GpuPoolConfig(_Schema):
+    """One GPU NodePool: which instance types, where, and how many GPUs at most."""
+
+    instance_types: list[str] = Field(min_length=1)
+    gpu_limit: int = Field(ge=1)
+    availability_zones: list[str] | None = None
+    """Defaults to every zone of the network."""
+    termination_grace_period_s: int = Field(default=110, ge=30, le=3600)
+
+
+class FleetConfig(_Schema):
+    """Elastic GPU capacity: a spot-first pool and an optional on-demand fallback pool."""
+
+    spot: GpuPoolConfig
+    on_demand: GpuPoolConfig | None = None
+    root_volume_gib: int = Field(default=200, ge=100, le=2000)
+    ami_alias: str = Field(default="al2023@latest", pattern=r"^al2023@(latest|v\d{8})$")
+    karpenter_version: str = Field(default="1.11.1", pattern=r"^\d+\.\d+\.\d+$")
+
+
+class ServingConfig(_Schema):
+    """The Triton deployment: image and how many replicas the fleet must be able to host."""
+
+    triton_image: str
+    """Pinned `nvcr.io/nvidia/tritonserver:YY.MM-py3`; engines are built with the same YY.MM."""
+    gpus_per_replica: int = Field(default=1, ge=1, le=8)
+    floor_replicas: int = Field(ge=0)
+    """Always-on replicas, on the on-demand pool when there is one."""
+    min_spot_replicas: int = Field(default=1, ge=1)
+    """The elastic Deployment is HPA-managed, and an HPA keeps at least one replica."""
+    max_spot_replicas: int = Field(ge=1)
+    model_control_mode: Literal["none", "poll", "explicit"] = "none"
+    cpu_millicores: int = Field(default=3000, ge=500)
+    memory_gib: int = Field(default=12, ge=2)
+    shm_mib: int = Field(default=1024, ge=1)
+    expected_model_load_s: int = Field(default=120, ge=1)
+    """How long loading the models may take (startup probe budget must cover it)."""
+    startup_probe_period_s: int = Field(default=10, ge=1)
+    startup_probe_failure_threshold: int = Field(default=30, ge=1)
+    pre_stop_sleep_s: int = Field(default=20, ge=0)
+    exit_timeout_s: int = Field(default=30, ge=1)
+    termination_grace_period_s: int = Field(default=60, ge=1)
+    queue_time_target_ms: int = Field(default=50, ge=1)
+    """Average queue time per request the spot HPA holds."""
+
+
+class LoadBalancerConfig(_Schema):
+    """The Pulumi-managed ALB in front of Triton."""
+
+    scheme: Literal["internet-facing", "internal"]
+    certificate_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")]
+    allowed_cidrs: list[Cidr] = Field(min_length=1)
+    deregistration_delay_s: int = Field(default=15, ge=0, le=3600)
+    idle_timeout_s: int = Field(default=60, ge=1, le=4000)
+    access_log_retention_days: int = Field(default=90, ge=1)
+
+
+class ModelRepositoryConfig(_Schema):
+    """Where the built repository is and which GPU families get TensorRT engines."""
+
+    build_dir: str = Field(min_length=1)
+    """Output of `python -m scripts.build_models --target gpu --stack <stack> --out <build_dir>`."""
+    engine_targets: list[str] = Field(min_length=1)
+    """Compute capabilities that get a TensorRT plan; must cover every GPU the fleet can launch."""
+    tensorrt_image: str
+    noncurrent_version_days: int = Field(default=90, ge=1, le=3650)
+
+
+Percent = Annotated[float, Field(gt=0, le=1000)]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")]
+
+
+class BudgetConfig(_Schema):
+    """The stack's monthly cost budget: alerts, then an automatic stop of GPU scale-out at 100%."""
+
+    monthly_usd: float = Field(gt=0)
+    alert_emails: list[Email] = Field(min_length=1)
+    actual_thresholds_percent: list[Percent] = Field(default=[50, 80, 100], min_length=1)
+    forecast_threshold_percent: Percent = 100
+    anomaly_threshold_usd: float = Field(default=100, gt=0)
+
+
+class MonitoringConfig(_Schema):
+    """Prometheus retention and storage; where latency and errors alert."""
+
+    retention_days: int = Field(default=15, ge=1, le=365)
+    storage_gib: int = Field(default=50, ge=10, le=2000)
+    p99_latency_ms: float = Field(default=250, gt=0)
+    error_ratio: float = Field(default=0.01, gt=0, lt=1)
+
+
+class StackConfig(_Schema):
+    """The whole, validated configuration of one stack."""
+
+    region: str = Field(alias="aws:region")
+    environment: Literal["dev", "staging", "prod"]
+    cost_center: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    network: NetworkConfig
+    cluster: ClusterConfig
+    fleet: FleetConfig
+    serving: ServingConfig
+    model_repository: ModelRepositoryConfig
+    load_balancer: LoadBalancerConfig
+    budget: BudgetConfig
+    monitoring: MonitoringConfig
+
+    @property
+    def production(self) -> bool:
+        """Production stacks get the strict rules (3 AZs, private endpoint, long retention)."""
+        return self.environment == "prod"
+
+    def pool_zones(self, pool: GpuPoolConfig) -> list[str]:
+        """The zones a GPU pool launches into."""
+        return pool.availability_zones or self.network.availability_zones
+
+    def named_pools(self) -> dict[str, GpuPoolConfig]:
+        """GPU pools by their config key (`spot`, `onDemand`)."""
+        pools = {"spot": self.fleet.spot}
+        if self.fleet.on_demand is not None:
+            pools["onDemand"] = self.fleet.on_demand
+        return pools
+
+
+# ---------------------------------------------------------------- cross-field rules
+
+Rule = Callable[[StackConfig], Iterator[ConfigIssue]]
+_NET = f"{PROJECT}:network"
+_CLUSTER = f"{PROJECT}:cluster"
+_FLEET = f"{PROJECT}:fleet"
+_SERVING = f"{PROJECT}:serving"
+_MODELS = f"{PROJECT}:modelRepository"
+_LB = f"{PROJECT}:loadBalancer"
+MIN_SHM_MIB_PYTHON_BACKEND = 64
+NODE_RESERVED_MILLICORES = 500
+NODE_RESERVED_GIB = 2
+
+
+def _region_and_zones(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    zones = cfg.network.availability_zones
+    if cfg.region not in REGION_AVAILABILITY_ZONES:
+        yield ConfigIssue(REGION_KEY, cfg.region, f"unknown region; allowed: {', '.join(REGION_AVAILABILITY_ZONES)}")
+    else:
+        allowed = REGION_AVAILABILITY_ZONES[cfg.region]
+        for i, zone in enumerate(zones):
+            if zone not in allowed:
+                yield ConfigIssue(f"{_NET}.availabilityZones[{i}]", zone, f"not a zone of {cfg.region}; allowed: {', '.join(allowed)}")
+    if len(set(zones)) != len(zones):
+        yield ConfigIssue(f"{_NET}.availabilityZones", zones, "zones must be distinct")
+    minimum = PRODUCTION_MIN_AVAILABILITY_ZONES if cfg.production else MIN_AVAILABILITY_ZONES
+    if len(set(zones)) < minimum:
+        yield ConfigIssue(f"{_NET}.availabilityZones", zones, f"needs at least {minimum} zones for environment {cfg.environment}")
+
+
+def _subnets(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    net = cfg.network
+    vpc = ipaddress.IPv4Network(net.cidr)
+    explicit = {"privateSubnetCidrs": net.private_subnet_cidrs, "publicSubnetCidrs": net.public_subnet_cidrs}
+    if None in explicit.values() and vpc.prefixlen not in _AUTO_SUBNET_PREFIXES:
+        yield ConfigIssue(f"{_NET}.cidr", net.cidr, "automatic subnet carving needs a /16 to /22 VPC; give privateSubnetCidrs and publicSubnetCidrs explicitly")
+        return
+    for key, cidrs in explicit.items():
+        if cidrs is not None and len(cidrs) != len(net.availability_zones):
+            yield ConfigIssue(f"{_NET}.{key}", cidrs, f"needs exactly one subnet per availability zone ({len(net.availability_zones)})")
+    private, public = net.subnet_plan()
+    labelled = [(f"privateSubnetCidrs[{i}]", c) for i, c in enumerate(private)] + [(f"publicSubnetCidrs[{i}]", c) for i, c in enumerate(public)]
+    for i, (key, cidr) in enumerate(labelled):
+        subnet = ipaddress.IPv4Network(cidr)
+        if not subnet.subnet_of(vpc):
+            yield ConfigIssue(f"{_NET}.{key}", cidr, f"outside the VPC range {net.cidr}")
+        for other_key, other in labelled[i + 1 :]:
+            if subnet.overlaps(ipaddress.IPv4Network(other)):
+                yield ConfigIssue(f"{_NET}.{key}", cidr, f"overlaps {other_key} ({other})")
+
+
+def _endpoint(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    cluster = cfg.cluster
+    if cluster.endpoint_public_access and cfg.production:
+        yield ConfigIssue(f"{_CLUSTER}.endpointPublicAccess", True, "production clusters must use the private endpoint only; allowed: false")
+    for i, cidr in enumerate(cluster.public_access_cidrs):
+        if cidr in OPEN_CIDRS:
+            yield ConfigIssue(f"{_CLUSTER}.publicAccessCidrs[{i}]", cidr, "opens the API server to the internet; list your office/VPN ranges instead")
+    if cluster.endpoint_public_access and not cluster.public_access_cidrs:
+        yield ConfigIssue(f"{_CLUSTER}.publicAccessCidrs", [], "a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)")
+
+
+def _system_nodes(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    nodes = cfg.cluster.system_nodes
+    path = f"{_CLUSTER}.systemNodes"
+    if nodes.instance_type not in INSTANCE_TYPES:
+        yield ConfigIssue(f"{path}.instanceType", nodes.instance_type, f"unknown instance type; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
+    elif INSTANCE_TYPES[nodes.instance_type].gpu is not None:
+        yield ConfigIssue(f"{path}.instanceType", nodes.instance_type, f"system nodes must not use GPU instances; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
+    yield from check_scaling_bounds(path, nodes.min_size, nodes.desired_size, nodes.max_size, ("minSize", "desiredSize", "maxSize"))
+
+
+def _retention(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    if not cfg.production:
+        return
+    for path, days in ((f"{_NET}.flowLogRetentionDays", cfg.network.flow_log_retention_days), (f"{_CLUSTER}.logRetentionDays", cfg.cluster.log_retention_days)):
+        if days < PRODUCTION_MIN_RETENTION_DAYS:
+            yield ConfigIssue(path, days, f"production keeps logs at least {PRODUCTION_MIN_RETENTION_DAYS} days")
+
+
+def _gpu_pools(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    gpus_per_replica = cfg.serving.gpus_per_replica
+    for key, pool in cfg.named_pools().items():
+        path = f"{_FLEET}.{key}"
+        for i, name in enumerate(pool.instance_types):
+            instance = INSTANCE_TYPES.get(name)
+            if instance is None or instance.gpu is None:
+                reason = "unknown instance type" if instance is None else "has no GPU"
+                yield ConfigIssue(f"{path}.instanceTypes[{i}]", name, f"{reason}; allowed: {', '.join(GPU_INSTANCE_TYPES)}")
+            elif instance.gpu.count < gpus_per_replica:
+                yield ConfigIssue(
+                    f"{path}.instanceTypes[{i}]", name, f"has {instance.gpu.count} GPU(s), fewer than serving.gpusPerReplica ({gpus_per_replica})"
+                )
+        architectures = sorted({INSTANCE_TYPES[t].cpu_architecture for t in pool.instance_types if t in INSTANCE_TYPES})
+        if len(architectures) > 1:
+            yield ConfigIssue(
+                f"{path}.instanceTypes", pool.instance_types, f"mixes CPU architectures ({', '.join(architectures)}); one pool must use one architecture"
+            )
+        zones = cfg.pool_zones(pool)
+        for i, zone in enumerate(pool.availability_zones or []):
+            if zone not in cfg.network.availability_zones:
+                yield ConfigIssue(f"{path}.availabilityZones[{i}]", zone, f"not a zone of the network; allowed: {', '.join(cfg.network.availability_zones)}")
+        if key == "spot":
+            if len(set(zones)) < MIN_AVAILABILITY_ZONES:
+                yield ConfigIssue(
+                    f"{path}.availabilityZones", zones, f"a spot pool needs at least {MIN_AVAILABILITY_ZONES} zones to survive a zonal capacity shortage"
+                )
+            if len({INSTANCE_TYPES[t].family for t in pool.instance_types if t in INSTANCE_TYPES}) < 2:
+                yield ConfigIssue(
+                    f"{path}.instanceTypes",
+                    pool.instance_types,
+                    "a spot pool with one instance family is interrupted all at once; list at least two",
+                    "warning",
+                )
+            if pool.termination_grace_period_s > SPOT_NOTICE_S:
+                yield ConfigIssue(
+                    f"{path}.terminationGracePeriodS",
+                    pool.termination_grace_period_s,
+                    f"spot nodes get a {SPOT_NOTICE_S} s notice; allowed: 30..{SPOT_NOTICE_S}",
+                )
+
+
+def _fleet_covers_serving(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    serving = cfg.serving
+    if serving.min_spot_replicas > serving.max_spot_replicas:
+        yield ConfigIssue(f"{_SERVING}.minSpotReplicas", serving.min_spot_replicas, f"greater than maxSpotReplicas ({serving.max_spot_replicas})")
+    if cfg.production and serving.floor_replicas + serving.min_spot_replicas < PRODUCTION_MIN_SERVING_REPLICAS:
+        yield ConfigIssue(
+            f"{_SERVING}.floorReplicas",
+            serving.floor_replicas,
+            f"production needs at least {PRODUCTION_MIN_SERVING_REPLICAS} replicas in total (floorReplicas + minSpotReplicas)",
+        )
+    floor_key, floor_pool = ("onDemand", cfg.fleet.on_demand) if cfg.fleet.on_demand else ("spot", cfg.fleet.spot)
+    floor_gpus = serving.floor_replicas * serving.gpus_per_replica
+    if floor_pool.gpu_limit < floor_gpus:
+        yield ConfigIssue(
+            f"{_FLEET}.{floor_key}.gpuLimit",
+            floor_pool.gpu_limit,
+            f"below the serving floor ({serving.floor_replicas} replicas x {serving.gpus_per_replica} GPU = {floor_gpus})",
+        )
+    peak_gpus = (serving.floor_replicas + serving.max_spot_replicas) * serving.gpus_per_replica
+    total = sum(pool.gpu_limit for pool in cfg.named_pools().values())
+    if total < peak_gpus:
+        yield ConfigIssue(f"{_FLEET}.spot.gpuLimit", cfg.fleet.spot.gpu_limit, f"the pools' limits ({total} GPUs) are below peak serving ({peak_gpus} GPUs)")
+
+
+def _engines_cover_fleet(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    targets = cfg.model_repository.engine_targets
+    known = sorted({gpu.compute_capability for t in INSTANCE_TYPES.values() if (gpu := t.gpu) is not None})
+    for i, target in enumerate(targets):
+        if target not in known:
+            yield ConfigIssue(f"{_MODELS}.engineTargets[{i}]", target, f"not the compute capability of any GPU in the catalog; allowed: {', '.join(known)}")
+    launchable = instance_types_by_compute_capability(t for pool in cfg.named_pools().values() for t in pool.instance_types)
+    for i, target in enumerate(targets):
+        if target in known and target not in launchable:
+            yield ConfigIssue(
+                f"{_MODELS}.engineTargets[{i}]", target, "no instance type of the fleet has this compute capability; its plan cannot be built", "warning"
+            )
+    for capability, types in launchable.items():
+        if capability not in targets:
+            yield ConfigIssue(
+                f"{_MODELS}.engineTargets",
+                targets,
+                f"the fleet can launch compute capability {capability} ({', '.join(types)}) but no TensorRT engine is built for it; "
+                f"add {capability!r} or remove those types",
+            )
+
+
+def _images(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    images = {
+        f"{_SERVING}.tritonImage": (cfg.serving.triton_image, TRITON_IMAGE_REPOSITORY),
+        f"{_MODELS}.tensorrtImage": (cfg.model_repository.tensorrt_image, TENSORRT_IMAGE_REPOSITORY),
+    }
+    releases = {}
+    for path, (image, repository) in images.items():
+        release = ngc_release(image)
+        if release is None or not image.startswith(f"{repository}:"):
+            yield ConfigIssue(path, image, f"must be pinned to an NGC release: {repository}:YY.MM-py3 (never 'latest' or untagged)")
+        else:
+            releases[path] = release
+    if len(set(releases.values())) > 1:
+        triton, tensorrt = releases.values()
+        yield ConfigIssue(
+            f"{_MODELS}.tensorrtImage",
+            cfg.model_repository.tensorrt_image,
+            f"TensorRT release {tensorrt} differs from the Triton release {triton}; plans only load in the TensorRT they were built with",
+        )
+
+
+def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    serving = cfg.serving
+    if cfg.production and serving.model_control_mode != "none":
+        yield ConfigIssue(f"{_SERVING}.modelControlMode", serving.model_control_mode, "production serves a fixed repository; allowed: none")
+    drain = serving.pre_stop_sleep_s + serving.exit_timeout_s
+    if serving.termination_grace_period_s < drain:
+        yield ConfigIssue(
+            f"{_SERVING}.terminationGracePeriodS",
+            serving.termination_grace_period_s,
+            f"shorter than preStopSleepS + exitTimeoutS ({drain}); in-flight requests would be killed",
+        )
+    if serving.termination_grace_period_s > SPOT_NOTICE_S:
+        yield ConfigIssue(
+            f"{_SERVING}.terminationGracePeriodS",
+            serving.termination_grace_period_s,
+            f"spot replicas get a {SPOT_NOTICE_S} s notice; allowed: <= {SPOT_NOTICE_S}",
+        )
+    if serving.pre_stop_sleep_s <= cfg.load_balancer.deregistration_delay_s:
+        yield ConfigIssue(
+            f"{_SERVING}.preStopSleepS",
+            serving.pre_stop_sleep_s,
+            f"must exceed loadBalancer.deregistrationDelayS ({cfg.load_balancer.deregistration_delay_s}) "
+            "so the ALB stops sending before Triton stops accepting",
+        )
+    budget = serving.startup_probe_period_s * serving.startup_probe_failure_threshold
+    if budget < serving.expected_model_load_s:
+        yield ConfigIssue(
+            f"{_SERVING}.startupProbeFailureThreshold",
+            serving.startup_probe_failure_threshold,
+            f"startup budget {budget} s (period x threshold) is below expectedModelLoadS ({serving.expected_model_load_s})",
+        )
+    if serving.shm_mib >= serving.memory_gib * 1024:
+        yield ConfigIssue(f"{_SERVING}.shmMib", serving.shm_mib, f"/dev/shm counts against the memory limit ({serving.memory_gib} GiB); keep it well below")
+    elif serving.shm_mib < MIN_SHM_MIB_PYTHON_BACKEND:
+        yield ConfigIssue(f"{_SERVING}.shmMib", serving.shm_mib, f"the Python backend needs at least {MIN_SHM_MIB_PYTHON_BACKEND} MiB of /dev/shm")
+    for key, pool in cfg.named_pools().items():
+        for i, name in enumerate(pool.instance_types):
+            instance = INSTANCE_TYPES.get(name)
+            if instance is None:
+                continue
+            if serving.cpu_millicores > instance.vcpus * 1000 - NODE_RESERVED_MILLICORES or serving.memory_gib > instance.memory_gib - NODE_RESERVED_GIB:
+                yield ConfigIssue(
+                    f"{_FLEET}.{key}.instanceTypes[{i}]",
+                    name,
+                    f"a replica ({serving.cpu_millicores}m CPU, {serving.memory_gib} GiB) does not fit its {instance.vcpus} vCPU / {instance.memory_gib} GiB",
+                )
+
+
+def check_scaling_bounds(path: str, minimum: int, desired: int, maximum: int, keys: tuple[str, str, str]) -> Iterator[ConfigIssue]:
+    """min <= desired <= max, reported against the key that breaks it."""
+    min_key, desired_key, max_key = keys
+    if minimum > maximum:
+        yield ConfigIssue(f"{path}.{min_key}", minimum, f"greater than {max_key} ({maximum})")
+    elif not minimum <= desired <= maximum:
+        yield ConfigIssue(f"{path}.{desired_key}", desired, f"outside [{min_key}, {max_key}] = [{minimum}, {maximum}]")
+
+
+RULES: tuple[Rule, ...] = (
+    _region_and_zones,
+    _subnets,
+    _endpoint,
+    _system_nodes,
+    _retention,
+    _gpu_pools,
+    _fleet_covers_serving,
+    _engines_cover_fleet,
+    _images,
+    _serving_pods,
+)
+
+
+# ---------------------------------------------------------------- parsing and errors
+
+
+def _display_path(loc: tuple[int | str, ...]) -> str:
+    head, *rest = loc
+    path = str(head) if head == REGION_KEY else f"{PROJECT}:{head}"
+    for part in rest:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _schema_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The schema class that owns the key at `loc` (used to list allowed keys)."""
+    model: type[BaseModel] = StackConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = next(f for f in model.model_fields.values() if f.alias == part)
+        annotation = field.annotation
+        while get_origin(annotation) is not None:
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return model
+
+
+def _issue_from_pydantic(error: Any) -> ConfigIssue:
+    loc = tuple(error["loc"])
+    path = _display_path(loc) if loc else PROJECT
+    if error["type"] == "extra_forbidden":
+        allowed = sorted(f.alias or name for name, f in _schema_at(loc[:-1]).model_fields.items())
+        if not loc[:-1]:
+            allowed = [k if k == REGION_KEY else f"{PROJECT}:{k}" for k in allowed]
+        return ConfigIssue(path, error["input"], f"unknown key; allowed: {', '.join(allowed)}")
+    if error["type"] == "missing":
+        return ConfigIssue(path, None, "required key is missing")
+    return ConfigIssue(path, error["input"], error["msg"].removeprefix("Value error, "))
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> tuple[StackConfig, list[ConfigIssue]]:
+    """Validate a raw config tree (`aws:region` plus the project keys without their prefix).
+
+    Returns the config and its warnings; raises `ConfigError` with every error.
+    """
+    try:
+        config = StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_issue_from_pydantic(e) for e in exc.errors()]) from None
+    issues = [issue for rule in RULES for issue in rule(config)]
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if errors:
+        raise ConfigError(errors)
+    return config, [issue for issue in issues if issue.severity == "warning"]
+
+
+def _decode(value: Any) -> Any:
+    """Pulumi hands structured config to programs as JSON text; scalars stay strings."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        return json.loads(value)
+    return value
+
+
+def raw_config(pulumi_config: Mapping[str, Any]) -> dict[str, Any]:
+    """Select and decode this stack's keys from a flat Pulumi config map."""
+    raw = {key.removeprefix(f"{PROJECT}:"): _decode(v) for key, v in pulumi_config.items() if key.startswith(f"{PROJECT}:")}
+    if REGION_KEY in pulumi_config:
+        raw[REGION_KEY] = pulumi_config[REGION_KEY]
+    return raw
+
+
+def load_stack_config() -> StackConfig:
+    """Read and validate the running stack's Pulumi config; warnings go to the Pulumi log."""
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    config, warnings = parse_stack_config(raw_config({**get_config_env(), **CONFIG.get()}))
+    for warning in warnings:
+        pulumi.log.warn(f"config: {warning}")
+    return config

@@ -1,0 +1,271 @@
+"""Composition of one environment. Stacks differ only by config values, never by code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from gpu_inference_platform.components.base import tag_transformation
+from gpu_inference_platform.components.budget_alarms import BudgetAlarms, BudgetAlarmsArgs
+from gpu_inference_platform.components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
+from gpu_inference_platform.components.iam import AccountContext
+from gpu_inference_platform.components.instances import instance_types_by_compute_capability
+from gpu_inference_platform.components.load_balancer import LoadBalancer, LoadBalancerArgs
+from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest, load_manifest
+from gpu_inference_platform.components.model_repository import EngineBuildArgs, ModelRepository, ModelRepositoryArgs
+from gpu_inference_platform.components.monitoring import AlertThresholds, Monitoring, MonitoringArgs
+from gpu_inference_platform.components.network import Network, NetworkArgs
+from gpu_inference_platform.components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs
+from gpu_inference_platform.components.tensorrt_engines import load_engine_profiles
+from gpu_inference_platform.components.triton_server import TritonServer, TritonServerArgs
+from gpu_inference_platform.program.config import PROJECT, ConfigError, ConfigIssue, GpuPoolConfig, StackConfig, load_stack_config
+
+SPOT_WEIGHT = 100
+ON_DEMAND_WEIGHT = 10
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The components of one stack."""
+
+    network: Network
+    cluster: GpuCluster
+    fleet: SpotFleet
+    models: ModelRepository
+    triton: TritonServer
+    load_balancer: LoadBalancer
+    budget: BudgetAlarms
+    monitoring: Monitoring
+
+
+def stack_tags(config: StackConfig) -> dict[str, str]:
+    """The cost-allocation tags every taggable AWS resource of this stack carries."""
+    return {"project": PROJECT, "stack": pulumi.get_stack(), "environment": config.environment, "cost-center": config.cost_center}
+
+
+def cluster_name() -> str:
+    """Physical EKS cluster name: unique per project and stack."""
+    return f"gip-{pulumi.get_stack()}"
+
+
+def gpu_pools(config: StackConfig) -> list[GpuPoolArgs]:
+    """The fleet's NodePools: spot first (higher weight), on-demand fallback when configured."""
+
+    def pool(settings: GpuPoolConfig, capacity_type: CapacityType, weight: int, max_disrupted_nodes: str) -> GpuPoolArgs:
+        return GpuPoolArgs(
+            capacity_type=capacity_type,
+            instance_types=settings.instance_types,
+            availability_zones=config.pool_zones(settings),
+            gpu_limit=settings.gpu_limit,
+            weight=weight,
+            termination_grace_period_s=settings.termination_grace_period_s,
+            max_disrupted_nodes=max_disrupted_nodes,
+        )
+
+    pools = [pool(config.fleet.spot, "spot", SPOT_WEIGHT, "20%")]
+    if config.fleet.on_demand is not None:
+        pools.append(pool(config.fleet.on_demand, "on-demand", ON_DEMAND_WEIGHT, "1"))
+    return pools
+
+
+def built_model_repository(config: StackConfig) -> Manifest:
+    """The manifest of the stack's built repository, checked against the engine targets it must carry."""
+    settings = config.model_repository
+    path = f"{PROJECT}:modelRepository.buildDir"
+    build_dir = Path(settings.build_dir)
+    rebuild = f"build it with: python -m scripts.build_models --target gpu --stack {pulumi.get_stack()} --out {settings.build_dir}"
+    if not (build_dir / MANIFEST_NAME).is_file():
+        raise ConfigError([ConfigIssue(path, settings.build_dir, f"no built repository ({MANIFEST_NAME}) there; {rebuild}")])
+    manifest = load_manifest(build_dir)
+    built = sorted(set(manifest.engines.values()))
+    if built != sorted(settings.engine_targets):
+        raise ConfigError(
+            [ConfigIssue(path, settings.build_dir, f"built with engines for {built}, but engineTargets is {sorted(settings.engine_targets)}; {rebuild}")]
+        )
+    return manifest
+
+
+def build_platform(config: StackConfig) -> Platform:
+    """Create every component of the stack described by `config`."""
+    manifest = built_model_repository(config)
+    pulumi.runtime.register_stack_transformation(tag_transformation(stack_tags(config), enforce=True))
+    account = AccountContext(
+        account_id=aws.get_caller_identity_output().account_id,
+        partition=aws.get_partition_output().partition,
+        region=config.region,
+    )
+    name = cluster_name()
+    private_cidrs, public_cidrs = config.network.subnet_plan()
+    network = Network(
+        "network",
+        NetworkArgs(
+            cidr_block=config.network.cidr,
+            availability_zones=config.network.availability_zones,
+            private_subnet_cidrs=private_cidrs,
+            public_subnet_cidrs=public_cidrs,
+            nat_gateway_per_az=config.network.nat_gateways == "perAz",
+            flow_log_retention_days=config.network.flow_log_retention_days,
+            cluster_name=name,
+            account=account,
+        ),
+    )
+    nodes = config.cluster.system_nodes
+    cluster = GpuCluster(
+        "gpu",
+        GpuClusterArgs(
+            cluster_name=name,
+            kubernetes_version=config.cluster.kubernetes_version,
+            private_subnet_ids=network.private_subnet_ids,
+            system_nodes=SystemNodeGroupArgs(nodes.instance_type, nodes.min_size, nodes.desired_size, nodes.max_size, nodes.root_volume_gib),
+            account=account,
+            log_retention_days=config.cluster.log_retention_days,
+            endpoint_public_access=config.cluster.endpoint_public_access,
+            public_access_cidrs=config.cluster.public_access_cidrs,
+            admin_principal_arns=config.cluster.admin_principal_arns,
+        ),
+    )
+    pools = gpu_pools(config)
+    fleet = SpotFleet(
+        "gpu-fleet",
+        SpotFleetArgs(
+            cluster_name=cluster.cluster_name,
+            cluster_arn=cluster.cluster_arn,
+            cluster_endpoint=cluster.endpoint,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            account=account,
+            pools=pools,
+            instance_tags={**stack_tags(config), "component": "spotfleet"},
+            root_volume_gib=config.fleet.root_volume_gib,
+            ami_alias=config.fleet.ami_alias,
+            karpenter_version=config.fleet.karpenter_version,
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider]),
+    )
+    spec = config.model_repository
+    models = ModelRepository(
+        "models",
+        ModelRepositoryArgs(
+            repository_dir=Path(spec.build_dir),
+            manifest=manifest,
+            account=account,
+            noncurrent_version_days=spec.noncurrent_version_days,
+            engines=EngineBuildArgs(
+                tensorrt_image=spec.tensorrt_image,
+                profiles=load_engine_profiles(Path(spec.build_dir)),
+                instance_types_by_capability=instance_types_by_compute_capability(t for pool in pools for t in pool.instance_types),
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer_url=cluster.oidc_issuer_url,
+            ),
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[fleet]),
+    )
+    serving = config.serving
+    triton = TritonServer(
+        "triton",
+        TritonServerArgs(
+            image=serving.triton_image,
+            model_bucket=models.bucket_name,
+            model_prefix=models.prefix,
+            model_tree_hash=models.tree_hash,
+            model_read_policy_arn=models.read_policy_arn,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            floor_capacity_type="on-demand" if config.fleet.on_demand is not None else "spot",
+            floor_replicas=serving.floor_replicas,
+            min_spot_replicas=serving.min_spot_replicas,
+            max_spot_replicas=serving.max_spot_replicas,
+            gpus_per_replica=serving.gpus_per_replica,
+            cpu_millicores=serving.cpu_millicores,
+            memory_gib=serving.memory_gib,
+            shm_mib=serving.shm_mib,
+            model_control_mode=serving.model_control_mode,
+            startup_probe_period_s=serving.startup_probe_period_s,
+            startup_probe_failure_threshold=serving.startup_probe_failure_threshold,
+            pre_stop_sleep_s=serving.pre_stop_sleep_s,
+            exit_timeout_s=serving.exit_timeout_s,
+            termination_grace_period_s=serving.termination_grace_period_s,
+            queue_time_target_us=serving.queue_time_target_ms * 1000,
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[fleet, models]),
+    )
+    edge = config.load_balancer
+    load_balancer = LoadBalancer(
+        "alb",
+        LoadBalancerArgs(
+            cluster_name=cluster.cluster_name,
+            vpc_id=network.vpc_id,
+            vpc_cidr=config.network.cidr,
+            subnet_ids=network.public_subnet_ids if edge.scheme == "internet-facing" else network.private_subnet_ids,
+            pod_security_group_id=cluster.cluster_security_group_id,
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            account=account,
+            region=config.region,
+            scheme=edge.scheme,
+            certificate_arn=edge.certificate_arn,
+            allowed_cidrs=edge.allowed_cidrs,
+            triton_namespace=triton.namespace,
+            triton_service=triton.service_name,
+            deletion_protection=config.production,
+            deregistration_delay_s=edge.deregistration_delay_s,
+            idle_timeout_s=edge.idle_timeout_s,
+            access_log_retention_days=edge.access_log_retention_days,
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[triton]),
+    )
+    budget = BudgetAlarms(
+        "budget",
+        BudgetAlarmsArgs(
+            monthly_limit_usd=config.budget.monthly_usd,
+            cost_allocation_tag=("stack", pulumi.get_stack()),
+            alert_emails=config.budget.alert_emails,
+            actual_thresholds_percent=config.budget.actual_thresholds_percent,
+            forecast_threshold_percent=config.budget.forecast_threshold_percent,
+            anomaly_threshold_usd=config.budget.anomaly_threshold_usd,
+            capacity_controller_role_name=fleet.controller_role_name,
+            account=account,
+        ),
+    )
+    watch = config.monitoring
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            retention_days=watch.retention_days,
+            storage_gib=watch.storage_gib,
+            triton_namespace=triton.namespace,
+            triton_service=triton.service_name,
+            alert_topic_arn=budget.topic_arn,
+            load_balancer_arn_suffix=load_balancer.arn_suffix,
+            target_group_arn_suffix=load_balancer.target_group_arn_suffix,
+            thresholds=AlertThresholds(p99_latency_ms=watch.p99_latency_ms, error_ratio=watch.error_ratio, queue_time_ms=4 * serving.queue_time_target_ms),
+        ),
+        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[triton]),
+    )
+    return Platform(
+        network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer, budget=budget, monitoring=monitoring
+    )
+
+
+def main() -> None:
+    """The Pulumi program: validate config, build the platform, export its handles."""
+    platform = build_platform(load_stack_config())
+    pulumi.export("vpcId", platform.network.vpc_id)
+    pulumi.export("clusterName", platform.cluster.cluster_name)
+    pulumi.export("clusterEndpoint", platform.cluster.endpoint)
+    pulumi.export("oidcProviderArn", platform.cluster.oidc_provider_arn)
+    pulumi.export("kubeconfig", platform.cluster.kubeconfig)
+    pulumi.export("fleetComputeCapabilities", sorted(platform.fleet.compute_capabilities))
+    pulumi.export("fleetMaxGpus", platform.fleet.max_gpus)
+    pulumi.export("fleetMaxGpuHoursPerMonth", platform.fleet.max_gpu_hours_per_month)
+    pulumi.export("modelTreeHash", platform.models.tree_hash)
+    pulumi.export("modelBucket", platform.models.bucket_name)
+    pulumi.export("modelPrefix", platform.models.prefix)
+    pulumi.export("modelReadPolicyArn", platform.models.read_policy_arn)
+    pulumi.export("tritonNamespace", platform.triton.namespace)
+    pulumi.export("endpoint", platform.load_balancer.dns_name)
+    pulumi.export("alertTopicArn", platform.budget.topic_arn)
+    pulumi.export("grafanaAdminPassword", platform.monitoring.grafana_admin_password)
