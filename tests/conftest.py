@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_inference_platform.preview.harness import Plan, plan_stack, read_stack_file, run_program
+from gpu_inference_platform.preview.harness import Plan, plan_stack, run_program
+from gpu_inference_platform.program.stack_files import read_stack_file
 from gpu_inference_platform.program.config import ConfigError, StackConfig, parse_stack_config, raw_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,8 +19,8 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
         [
             ("aws:sns/topic:Topic", "budget-alerts"),
             ("aws:sns/topicPolicy:TopicPolicy", "budget-alerts"),
-            ("aws:sns/topicSubscription:TopicSubscription", "budget-email-0"),
-            ("aws:sns/topicSubscription:TopicSubscription", "budget-email-1"),
+            ("aws:sns/topicSubscription:TopicSubscription", "budget-email-ml-platform-oncall@example.com"),
+            ("aws:sns/topicSubscription:TopicSubscription", "budget-email-finops@example.com"),
             ("aws:budgets/budget:Budget", "budget"),
             ("aws:costexplorer/anomalyMonitor:AnomalyMonitor", "budget-anomalies"),
             ("aws:costexplorer/anomalySubscription:AnomalySubscription", "budget-anomalies"),
@@ -43,7 +43,7 @@ def test_budget_counts_only_this_stack_and_alerts_on_actual_and_forecast(plans: 
     for notification in budget["notifications"]:
         assert (notification["comparisonOperator"], notification["thresholdType"]) == ("GREATER_THAN", "PERCENTAGE")
         assert (notification["subscriberSnsTopicArns"], notification["subscriberEmailAddresses"]) == ([topic], emails)
-    assert [plan.get("aws:sns/topicSubscription:TopicSubscription", f"budget-email-{i}").inputs["endpoint"] for i in range(2)] == emails
+    assert [plan.get("aws:sns/topicSubscription:TopicSubscription", f"budget-email-{email}").inputs["endpoint"] for email in emails] == emails
 
 
 def test_topic_policy_lets_budgets_publish_for_this_account_only(plans: dict[str, Plan]) -> None:

@@ -22,8 +22,8 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             (ATTACHMENT, "gpu-cluster"),
             (CLUSTER, "gpu-eks"),
             ("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "gpu-oidc"),
-            ("aws:eks/accessEntry:AccessEntry", "gpu-admin-0"),
-            ("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "gpu-admin-0"),
+            ("aws:eks/accessEntry:AccessEntry", "gpu-admin-123456789012-role/platform-admins"),
+            ("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "gpu-admin-123456789012-role/platform-admins"),
             (ROLE, "gpu-vpc-cni"),
             (ATTACHMENT, "gpu-vpc-cni"),
             ("aws:eks/addon:Addon", "gpu-vpc-cni"),
@@ -104,8 +104,8 @@ def test_system_nodes_use_a_locked_down_launch_template(plans: dict[str, Plan]) 
 
 def test_prod_admins_get_cluster_admin_through_access_entries(plans: dict[str, Plan]) -> None:
     plan = plans["prod"]
-    entry = plan.get("aws:eks/accessEntry:AccessEntry", "gpu-admin-0").inputs
-    association = plan.get("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "gpu-admin-0").inputs
+    entry = plan.get("aws:eks/accessEntry:AccessEntry", "gpu-admin-123456789012-role/platform-admins").inputs
+    association = plan.get("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "gpu-admin-123456789012-role/platform-admins").inputs
     assert entry["principalArn"] == "arn:aws:iam::123456789012:role/platform-admins"
     assert association["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
     assert association["accessScope"] == {"type": "cluster"}

@@ -30,8 +30,8 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
         [
             *logs,
             ("aws:ec2/securityGroup:SecurityGroup", "alb-alb"),
-            (SG_IN, "alb-alb-443-0"),
-            (SG_IN, "alb-alb-80-0"),
+            (SG_IN, "alb-alb-443-203.0.113.0/24"),
+            (SG_IN, "alb-alb-80-203.0.113.0/24"),
             ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "alb-alb-to-triton"),
             (SG_IN, "alb-pods-from-alb"),
             ("aws:lb/loadBalancer:LoadBalancer", "alb"),
@@ -96,10 +96,10 @@ def test_security_groups_open_only_what_is_needed(plans: dict[str, Plan]) -> Non
     plan = plans["staging"]
     rules = {r.name: r.inputs for r in plan.children("alb") if r.type == SG_IN}
     assert {n: (r["cidrIpv4"], r["fromPort"]) for n, r in rules.items() if n.startswith("alb-alb-")} == {
-        "alb-alb-443-0": ("10.41.0.0/16", 443),
-        "alb-alb-443-1": ("10.0.0.0/8", 443),
-        "alb-alb-80-0": ("10.41.0.0/16", 80),
-        "alb-alb-80-1": ("10.0.0.0/8", 80),
+        "alb-alb-443-10.41.0.0/16": ("10.41.0.0/16", 443),
+        "alb-alb-443-10.0.0.0/8": ("10.0.0.0/8", 443),
+        "alb-alb-80-10.41.0.0/16": ("10.41.0.0/16", 80),
+        "alb-alb-80-10.0.0.0/8": ("10.0.0.0/8", 80),
     }
     assert all(r["description"] for r in rules.values())
     pods = rules["alb-pods-from-alb"]

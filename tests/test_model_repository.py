@@ -171,7 +171,7 @@ def _program() -> Any:
 
 
 def _config(stack: str) -> dict[str, str]:
-    from gpu_inference_platform.preview.harness import read_stack_file
+    from gpu_inference_platform.program.stack_files import read_stack_file
 
     return read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
 

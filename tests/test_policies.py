@@ -331,20 +331,20 @@ CASES = [
     Case("P12", [(SG, "alb-alb", put("description", "Managed by Pulumi"))], [("alb-alb", "security group has no description")]),
     Case(
         "P12",
-        [(INGRESS, "alb-alb-443-0", put("fromPort", 22)), (INGRESS, "alb-alb-443-0", put("toPort", 443))],
+        [(INGRESS, "alb-alb-443-0.0.0.0/0", put("fromPort", 22)), (INGRESS, "alb-alb-443-0.0.0.0/0", put("toPort", 443))],
         [
-            ("alb-alb-443-0", "ingress rule allows SSH (port 22)"),
-            ("alb-alb-443-0", "ingress rule opens port 22-443 to 0.0.0.0/0 (only listener ports [80, 443] may be public)"),
+            ("alb-alb-443-0.0.0.0/0", "ingress rule allows SSH (port 22)"),
+            ("alb-alb-443-0.0.0.0/0", "ingress rule opens port 22-443 to 0.0.0.0/0 (only listener ports [80, 443] may be public)"),
         ],
     ),
     Case(
         "P12",
-        [(INGRESS, "alb-alb-443-0", put("ipProtocol", "-1")), (INGRESS, "alb-alb-443-0", drop("description"))],
+        [(INGRESS, "alb-alb-443-0.0.0.0/0", put("ipProtocol", "-1")), (INGRESS, "alb-alb-443-0.0.0.0/0", drop("description"))],
         [
-            ("alb-alb-443-0", "ingress rule allows SSH (port 22)"),
-            ("alb-alb-443-0", "ingress rule allows RDP (port 3389)"),
-            ("alb-alb-443-0", "ingress rule opens port 0-65535 to 0.0.0.0/0 (only listener ports [80, 443] may be public)"),
-            ("alb-alb-443-0", "ingress rule has no description"),
+            ("alb-alb-443-0.0.0.0/0", "ingress rule allows SSH (port 22)"),
+            ("alb-alb-443-0.0.0.0/0", "ingress rule allows RDP (port 3389)"),
+            ("alb-alb-443-0.0.0.0/0", "ingress rule opens port 0-65535 to 0.0.0.0/0 (only listener ports [80, 443] may be public)"),
+            ("alb-alb-443-0.0.0.0/0", "ingress rule has no description"),
         ],
     ),
     Case(
@@ -528,7 +528,7 @@ CASES = [
         "P29",
         [],
         [("budget", "topic budget-alerts has no subscriber")],
-        removed=[(SUBSCRIPTION, "budget-email-0"), (SUBSCRIPTION, "budget-email-1")],
+        removed=[(SUBSCRIPTION, "budget-email-ml-platform-oncall@example.com"), (SUBSCRIPTION, "budget-email-finops@example.com")],
     ),
     Case(
         "K01",

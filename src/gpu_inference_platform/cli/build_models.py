@@ -21,8 +21,8 @@ from gpu_inference_platform.components.tensorrt_engines import ngc_release
 from gpu_inference_platform.ops.modelbuild.assemble import TARGETS, build_repository
 from gpu_inference_platform.ops.modelbuild.export import ParityError
 from gpu_inference_platform.ops.modelbuild.spec import load_specs
-from gpu_inference_platform.preview.harness import read_stack_file
-from gpu_inference_platform.program.config import ConfigError, parse_stack_config, raw_config
+from gpu_inference_platform.program.config import ConfigError
+from gpu_inference_platform.program.stack_files import load_stack_file, stack_file
 
 
 def _diff(old: Path, new: Path) -> int:
@@ -33,7 +33,7 @@ def _diff(old: Path, new: Path) -> int:
 
 def _stack_targets(stack: str) -> tuple[list[str], str]:
     """(engine targets, NGC release) a stack's config asks for."""
-    config, _ = parse_stack_config(raw_config(read_stack_file(Path(f"Pulumi.{stack}.yaml"))))
+    config = load_stack_file(stack_file(stack))
     return list(config.model_repository.engine_targets), ngc_release(config.serving.triton_image) or ""
 
 

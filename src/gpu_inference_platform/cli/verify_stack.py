@@ -16,8 +16,8 @@ import boto3
 
 from gpu_inference_platform.components.model_manifest import load_manifest
 from gpu_inference_platform.ops.verify import verify_deployed_stack
-from gpu_inference_platform.preview.harness import read_stack_file
-from gpu_inference_platform.program.config import ConfigError, parse_stack_config, raw_config
+from gpu_inference_platform.program.config import ConfigError
+from gpu_inference_platform.program.stack_files import load_stack_file, stack_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="stack config file (default Pulumi.<stack>.yaml)")
     args = parser.parse_args(argv)
     try:
-        config, _ = parse_stack_config(raw_config(read_stack_file(args.config or Path(f"Pulumi.{args.stack}.yaml"))))
+        config = load_stack_file(args.config or stack_file(args.stack))
         manifest = load_manifest(Path(config.model_repository.build_dir))
     except (ConfigError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

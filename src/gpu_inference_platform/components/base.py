@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -47,3 +48,12 @@ class PlatformComponent(pulumi.ComponentResource):
     def child(self, **kwargs: object) -> pulumi.ResourceOptions:
         """Options for a child of this component (`parent=self` plus any extra options)."""
         return pulumi.ResourceOptions(parent=self, **kwargs)  # type: ignore[arg-type]
+
+    def public_outputs(self) -> dict[str, Any]:
+        """Every annotated attribute of the component class (and its component subclasses) except child resources.
+
+        What `register_outputs` records, so no output is ever left out.
+        """
+        names = [name for klass in type(self).__mro__[: type(self).__mro__.index(PlatformComponent)] for name in vars(klass).get("__annotations__", {})]
+        values = {name: getattr(self, name) for name in names if not name.startswith("_")}
+        return {name: value for name, value in values.items() if not isinstance(value, pulumi.Resource)}

@@ -11,7 +11,9 @@ serving, new GPU nodes are refused. Reverse it by detaching that policy, or with
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -19,25 +21,74 @@ import pulumi_aws as aws
 
 from gpu_inference_platform.components.base import PlatformComponent
 from gpu_inference_platform.components.iam import AccountContext, policy_document, service_trust_policy
+from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, args_key, check_args, check_positive_finite
 
 GPU_INSTANCE_PATTERNS = ("g*", "p*")
 """EC2 families with NVIDIA GPUs (g4dn, g5, g6, g6e, p4d, p5, ...)."""
+MAX_THRESHOLD_PERCENT = 1000
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+def budget_issues(
+    key: KeyPath,
+    *,
+    monthly_usd: float,
+    alert_emails: Sequence[str],
+    actual_thresholds_percent: Sequence[float],
+    forecast_threshold_percent: float,
+    anomaly_threshold_usd: float,
+) -> Iterator[ConfigIssue]:
+    """A finite positive budget, thresholds in (0, 1000] percent, at least one well-formed, distinct e-mail."""
+    yield from check_positive_finite(key, "monthly_usd", monthly_usd)
+    yield from check_positive_finite(key, "anomaly_threshold_usd", anomaly_threshold_usd)
+    thresholds = [(f"actual_thresholds_percent[{i}]", t) for i, t in enumerate(actual_thresholds_percent)]
+    if not thresholds:
+        yield ConfigIssue(key("actual_thresholds_percent"), [], "list at least one threshold")
+    for field, threshold in [*thresholds, ("forecast_threshold_percent", forecast_threshold_percent)]:
+        if not (math.isfinite(threshold) and 0 < threshold <= MAX_THRESHOLD_PERCENT):
+            yield ConfigIssue(key(field), threshold, f"a percentage of the budget; allowed: (0, {MAX_THRESHOLD_PERCENT}]")
+    if not alert_emails:
+        yield ConfigIssue(key("alert_emails"), [], "list at least one subscriber; an alert nobody receives is no alert")
+    for i, email in enumerate(alert_emails):
+        if not EMAIL.match(email):
+            yield ConfigIssue(key(f"alert_emails[{i}]"), email, "not an e-mail address (name@example.com)")
+    if len({e.lower() for e in alert_emails}) != len(alert_emails):
+        yield ConfigIssue(key("alert_emails"), list(alert_emails), "addresses must be distinct (each is one subscription)")
 
 
 @dataclass(frozen=True)
 class BudgetAlarmsArgs:
     """The budget and who hears about it."""
 
-    monthly_limit_usd: float
+    monthly_usd: float
+    """Monthly cost budget in USD (finite, above 0)."""
     cost_allocation_tag: tuple[str, str]
     """(key, value) of the stack's cost-allocation tag; only spend carrying it counts."""
     alert_emails: Sequence[str]
-    actual_thresholds_percent: Sequence[float]
-    forecast_threshold_percent: float
-    anomaly_threshold_usd: float
+    """Subscribers of the alert topic and the budget notifications (each must confirm its subscription)."""
     capacity_controller_role_name: pulumi.Input[str]
     """Role of the GPU capacity controller (Karpenter) that the stop action restricts."""
     account: AccountContext
+    """Account, partition and region (topic policy, deny policy)."""
+    actual_thresholds_percent: Sequence[float] = (50, 80, 100)
+    """Actual-spend notifications, percent of the budget; the stop action fires at 100% regardless."""
+    forecast_threshold_percent: float = 100
+    """Forecast-spend notification, percent of the budget."""
+    anomaly_threshold_usd: float = 100
+    """Cost anomalies with at least this total impact are sent to the topic."""
+
+    def __post_init__(self) -> None:
+        check_args(
+            self,
+            budget_issues(
+                args_key("BudgetAlarmsArgs"),
+                monthly_usd=self.monthly_usd,
+                alert_emails=self.alert_emails,
+                actual_thresholds_percent=self.actual_thresholds_percent,
+                forecast_threshold_percent=self.forecast_threshold_percent,
+                anomaly_threshold_usd=self.anomaly_threshold_usd,
+            ),
+        )
 
 
 class BudgetAlarms(PlatformComponent):
@@ -47,6 +98,8 @@ class BudgetAlarms(PlatformComponent):
     """SNS topic for budget, anomaly and (later) operational alarms."""
     budget_name: pulumi.Output[str]
     """Name of the monthly cost budget."""
+    deny_gpu_launch_policy_arn: pulumi.Output[str]
+    """Policy the budget action attaches to the capacity controller at 100% (detach it to resume scale-out)."""
 
     def __init__(self, name: str, args: BudgetAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("budgetalarms", "BudgetAlarms", name, opts)
@@ -58,13 +111,21 @@ class BudgetAlarms(PlatformComponent):
             opts=self.child(),
         )
         for index, email in enumerate(args.alert_emails):
-            aws.sns.TopicSubscription(f"{name}-email-{index}", topic=topic.arn, protocol="email", endpoint=email, opts=self.child())
+            # Keyed by address (reordering must not re-send confirmations); the alias is the name it had when keyed by
+            # list position (MIGRATIONS.md, 0.2.0).
+            aws.sns.TopicSubscription(
+                f"{name}-email-{email}",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=email,
+                opts=self.child(aliases=[pulumi.Alias(name=f"{name}-email-{index}")]),
+            )
 
         key, value = args.cost_allocation_tag
         budget = aws.budgets.Budget(
             name,
             budget_type="COST",
-            limit_amount=f"{args.monthly_limit_usd:.2f}",
+            limit_amount=f"{args.monthly_usd:.2f}",
             limit_unit="USD",
             time_unit="MONTHLY",
             cost_filters=[aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:{key}${value}"])],
@@ -90,10 +151,10 @@ class BudgetAlarms(PlatformComponent):
             },
             opts=self.child(),
         )
-        self._stop_gpu_scale_out(name, args, budget, topic)
+        self.deny_gpu_launch_policy_arn = self._stop_gpu_scale_out(name, args, budget, topic)
         self.topic_arn = topic.arn
         self.budget_name = budget.name
-        self.register_outputs({"topic_arn": self.topic_arn, "budget_name": self.budget_name})
+        self.register_outputs(self.public_outputs())
 
     @staticmethod
     def _notification(kind: str, threshold: float, topic: aws.sns.Topic, emails: Sequence[str]) -> aws.budgets.BudgetNotificationArgs:
@@ -124,8 +185,8 @@ class BudgetAlarms(PlatformComponent):
             ]
         )
 
-    def _stop_gpu_scale_out(self, name: str, args: BudgetAlarmsArgs, budget: aws.budgets.Budget, topic: aws.sns.Topic) -> None:
-        """At 100% of actual spend, deny launching GPU instances to the capacity controller (automatic, reversible)."""
+    def _stop_gpu_scale_out(self, name: str, args: BudgetAlarmsArgs, budget: aws.budgets.Budget, topic: aws.sns.Topic) -> pulumi.Output[str]:
+        """At 100% of actual spend, deny launching GPU instances to the capacity controller (automatic, reversible); returns the deny policy's ARN."""
         deny = aws.iam.Policy(
             f"{name}-deny-gpu-launch",
             description="Attached by the budget action at 100% of actual spend: no new GPU instances",
@@ -180,3 +241,4 @@ class BudgetAlarms(PlatformComponent):
             subscribers=[aws.budgets.BudgetActionSubscriberArgs(address=topic.arn, subscription_type="SNS")],
             opts=self.child(),
         )
+        return deny.arn

@@ -7,8 +7,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-DEFAULT_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"
-GPU_TAINT_KEY = "nvidia.com/gpu"
+from gpu_inference_platform.components.constants import GPU_PRESENT_LABEL, GPU_TOLERATION
+
 _DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 
@@ -17,7 +17,7 @@ def nvidia_device_plugin(name: str, *, image: str, opts: pulumi.ResourceOptions)
     labels = {"app.kubernetes.io/name": "nvidia-device-plugin", "app.kubernetes.io/instance": name}
     gpu_node_terms = [
         {"matchExpressions": [{"key": "karpenter.k8s.aws/instance-gpu-manufacturer", "operator": "In", "values": ["nvidia"]}]},
-        {"matchExpressions": [{"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}]},
+        {"matchExpressions": [{"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]}]},
     ]
     manifest: dict[str, Any] = {
         "metadata": {"name": name, "namespace": "kube-system", "labels": labels},
@@ -29,7 +29,7 @@ def nvidia_device_plugin(name: str, *, image: str, opts: pulumi.ResourceOptions)
                 "spec": {
                     "priorityClassName": "system-node-critical",
                     "automountServiceAccountToken": False,
-                    "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+                    "tolerations": [GPU_TOLERATION],
                     "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": gpu_node_terms}}},
                     "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [

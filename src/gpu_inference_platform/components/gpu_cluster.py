@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -10,15 +11,29 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from gpu_inference_platform.components.base import PlatformComponent
-from gpu_inference_platform.components.device_plugin import DEFAULT_DEVICE_PLUGIN_IMAGE, nvidia_device_plugin
+from gpu_inference_platform.components.cluster_ref import ClusterRef
+from gpu_inference_platform.components.constants import DEFAULT_DEVICE_PLUGIN_IMAGE, SYSTEM_NODE_SELECTOR
+from gpu_inference_platform.components.device_plugin import nvidia_device_plugin
 from gpu_inference_platform.components.iam import AccountContext, encryption_key, service_account_role, service_trust_policy
-from gpu_inference_platform.components.instances import INSTANCE_TYPES
+from gpu_inference_platform.components.instances import CPU_INSTANCE_TYPES, INSTANCE_TYPES
 from gpu_inference_platform.components.kubeconfig import eks_kubeconfig
+from gpu_inference_platform.components.validation import (
+    OPEN_CIDRS,
+    ConfigIssue,
+    KeyPath,
+    args_key,
+    check_args,
+    check_cidr,
+    check_scaling_bounds,
+    leaf,
+)
 
+SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
+"""EKS versions in standard support that this toolkit is tested with."""
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):(?P<resource>(role|user)/[\w+=,.@/-]+)$")
 _AMI_TYPES = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
 _CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-SYSTEM_NODE_LABEL = "gpuinfra.io/node-pool"
 
 
 def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
@@ -29,15 +44,60 @@ def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
     return issuers[0]
 
 
+def principal_key(principal_arn: str) -> str:
+    """A stable child-name key for an IAM principal: `<account>-<role|user>/<name>`."""
+    match = IAM_PRINCIPAL_ARN.match(principal_arn)
+    if match is None:
+        raise ValueError(f"not an IAM role or user ARN: {principal_arn}")
+    return f"{match['account']}-{match['resource']}"
+
+
+def system_node_issues(key: KeyPath, instance_type: str, min_size: int, desired_size: int, max_size: int) -> Iterator[ConfigIssue]:
+    """A known CPU instance type and min <= desired <= max."""
+    if instance_type not in INSTANCE_TYPES:
+        yield ConfigIssue(key("instance_type"), instance_type, f"unknown instance type; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
+    elif INSTANCE_TYPES[instance_type].gpu is not None:
+        yield ConfigIssue(key("instance_type"), instance_type, f"system nodes must not use GPU instances; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
+    for field, size in (("min_size", min_size), ("desired_size", desired_size), ("max_size", max_size)):
+        if size < 1:
+            yield ConfigIssue(key(field), size, "must be at least 1")
+    yield from check_scaling_bounds(key, min_size, desired_size, max_size, ("min_size", "desired_size", "max_size"))
+
+
+def endpoint_issues(
+    key: KeyPath, endpoint_public_access: bool, public_access_cidrs: Sequence[str], admin_principal_arns: Sequence[str]
+) -> Iterator[ConfigIssue]:
+    """A public endpoint only with explicit, non-open CIDRs; admin principals are IAM role or user ARNs."""
+    for i, cidr in enumerate(public_access_cidrs):
+        yield from check_cidr(key, f"public_access_cidrs[{i}]", cidr)
+        if cidr in OPEN_CIDRS:
+            yield ConfigIssue(key(f"public_access_cidrs[{i}]"), cidr, "opens the API server to the internet; list your office/VPN ranges instead")
+    if endpoint_public_access and not public_access_cidrs:
+        yield ConfigIssue(key("public_access_cidrs"), [], "a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)")
+    for i, arn in enumerate(admin_principal_arns):
+        if not IAM_PRINCIPAL_ARN.match(arn):
+            yield ConfigIssue(key(f"admin_principal_arns[{i}]"), arn, "not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+    if len(set(admin_principal_arns)) != len(admin_principal_arns):
+        yield ConfigIssue(key("admin_principal_arns"), list(admin_principal_arns), f"{leaf(key, 'admin_principal_arns')} must be distinct")
+
+
 @dataclass(frozen=True)
 class SystemNodeGroupArgs:
     """The always-on CPU node group that runs cluster controllers (Karpenter, LB controller, monitoring)."""
 
     instance_type: str
+    """A CPU instance type of the catalog (`instances.CPU_INSTANCE_TYPES`)."""
     min_size: int
+    """Fewest nodes (at least 1; 2 for controller high availability)."""
     desired_size: int
+    """Nodes at creation; later changes to it are ignored (the cluster autoscales it)."""
     max_size: int
+    """Most nodes."""
     root_volume_gib: int = 50
+    """Encrypted gp3 root volume per node."""
+
+    def __post_init__(self) -> None:
+        check_args(self, system_node_issues(args_key("SystemNodeGroupArgs"), self.instance_type, self.min_size, self.desired_size, self.max_size))
 
 
 @dataclass(frozen=True)
@@ -45,15 +105,32 @@ class GpuClusterArgs:
     """Settings of the cluster. Defaults are the production posture: private endpoint only."""
 
     cluster_name: str
+    """Physical EKS cluster name (unique per account and region)."""
     kubernetes_version: str
+    """One of `SUPPORTED_KUBERNETES_VERSIONS`."""
     private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Subnets of the control plane ENIs and system nodes (private, at least two zones)."""
     system_nodes: SystemNodeGroupArgs
+    """The CPU node group for controllers."""
     account: AccountContext
-    log_retention_days: int
+    """Account, partition and region (key policy, managed policy ARNs, kubeconfig)."""
+    log_retention_days: int = 365
+    """Days CloudWatch keeps the control-plane logs."""
     endpoint_public_access: bool = False
+    """Expose the API server publicly (only with `public_access_cidrs`); the private endpoint is always on."""
     public_access_cidrs: Sequence[str] = ()
+    """Ranges allowed to reach a public endpoint; never 0.0.0.0/0 or ::/0."""
     admin_principal_arns: Sequence[str] = ()
+    """IAM roles or users granted cluster admin through access entries (the deployer always is)."""
     device_plugin_image: str = DEFAULT_DEVICE_PLUGIN_IMAGE
+    """NVIDIA device plugin image (pinned)."""
+
+    def __post_init__(self) -> None:
+        key = args_key("GpuClusterArgs")
+        issues = list(endpoint_issues(key, self.endpoint_public_access, self.public_access_cidrs, self.admin_principal_arns))
+        if self.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
+            issues.append(ConfigIssue(key("kubernetes_version"), self.kubernetes_version, f"allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"))
+        check_args(self, issues)
 
 
 class GpuCluster(PlatformComponent):
@@ -73,8 +150,14 @@ class GpuCluster(PlatformComponent):
     """Security group EKS attaches to the control plane and managed nodes."""
     kubeconfig: pulumi.Output[str]
     """Kubeconfig (secret) that authenticates through `aws eks get-token`."""
+    kubernetes_version: pulumi.Output[str]
+    """Kubernetes version of the control plane."""
     provider: k8s.Provider
     """Kubernetes provider for components that deploy into this cluster."""
+    cluster: aws.eks.Cluster
+    """The EKS cluster resource."""
+    system_node_group: aws.eks.NodeGroup
+    """The CPU system node group."""
 
     def __init__(self, name: str, args: GpuClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gpucluster", "GpuCluster", name, opts)
@@ -123,14 +206,17 @@ class GpuCluster(PlatformComponent):
         oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=self.child())
 
         for index, principal in enumerate(args.admin_principal_arns):
-            entry = aws.eks.AccessEntry(f"{name}-admin-{index}", cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=self.child())
+            # Keyed by principal; the alias is the name these had when they were keyed by list position (MIGRATIONS.md, 0.2.0).
+            admin = f"{name}-admin-{principal_key(principal)}"
+            was = [pulumi.Alias(name=f"{name}-admin-{index}")]
+            entry = aws.eks.AccessEntry(admin, cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=self.child(aliases=was))
             aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{index}",
+                admin,
                 cluster_name=cluster.name,
                 principal_arn=entry.principal_arn,
                 policy_arn=_CLUSTER_ADMIN_POLICY,
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=self.child(),
+                opts=self.child(aliases=was),
             )
 
         cni_role = service_account_role(
@@ -143,10 +229,13 @@ class GpuCluster(PlatformComponent):
         kube_proxy = self._addon(name, cluster, "kube-proxy")
 
         system_nodes = self._system_node_group(name, args, cluster, depends_on=[vpc_cni, kube_proxy])
+        self.cluster = cluster
+        self.system_node_group = system_nodes
         self._addon(name, cluster, "coredns", depends_on=[system_nodes])
 
         self.cluster_name = cluster.name
         self.cluster_arn = cluster.arn
+        self.kubernetes_version = cluster.version
         self.endpoint = cluster.endpoint
         self.oidc_provider_arn = oidc.arn
         self.oidc_issuer_url = issuer
@@ -162,13 +251,18 @@ class GpuCluster(PlatformComponent):
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, delete_unreachable=False, opts=self.child(depends_on=[system_nodes]))
         nvidia_device_plugin(f"{name}-nvidia-device-plugin", image=args.device_plugin_image, opts=self.child(provider=self.provider))
 
-        self.register_outputs(
-            {
-                "cluster_name": self.cluster_name,
-                "endpoint": self.endpoint,
-                "oidc_provider_arn": self.oidc_provider_arn,
-                "kubeconfig": self.kubeconfig,
-            }
+        self.register_outputs(self.public_outputs())
+
+    @property
+    def ref(self) -> ClusterRef:
+        """The handle other components take as `cluster=`."""
+        return ClusterRef(
+            name=self.cluster_name,
+            arn=self.cluster_arn,
+            endpoint=self.endpoint,
+            oidc_provider_arn=self.oidc_provider_arn,
+            oidc_issuer_url=self.oidc_issuer_url,
+            security_group_id=self.cluster_security_group_id,
         )
 
     def _addon(
@@ -228,6 +322,6 @@ class GpuCluster(PlatformComponent):
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(min_size=nodes.min_size, desired_size=nodes.desired_size, max_size=nodes.max_size),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
-            labels={SYSTEM_NODE_LABEL: "system"},
+            labels=SYSTEM_NODE_SELECTOR,
             opts=self.child(depends_on=[*attachments, *depends_on], ignore_changes=["scalingConfig.desiredSize"]),
         )

@@ -8,7 +8,8 @@ The controller only registers pod IPs (TargetGroupBinding); it creates no load b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,16 +18,16 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from gpu_inference_platform.components.base import PlatformComponent
-from gpu_inference_platform.components.gpu_cluster import SYSTEM_NODE_LABEL
+from gpu_inference_platform.components.cluster_ref import ClusterRef
+from gpu_inference_platform.components.constants import LOAD_BALANCER_CONTROLLER_CHART, SYSTEM_NODE_SELECTOR, TRITON_HTTP_PORT, TRITON_READY_PATH
 from gpu_inference_platform.components.iam import AccountContext, Statement, policy_document, service_account_role
 from gpu_inference_platform.components.s3 import PrivateBucket, private_bucket
-from gpu_inference_platform.components.triton_server import HTTP_PORT
+from gpu_inference_platform.components.validation import OPEN_CIDRS, ConfigIssue, KeyPath, args_key, check_args, check_cidr
 
-LBC_CHART = "aws-load-balancer-controller"
-LBC_REPOSITORY = "https://aws.github.io/eks-charts"
-DEFAULT_LBC_CHART_VERSION = "1.13.0"
+LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-FORWARDED_PATHS = ("/v2/health/ready", "/v2/models/*/infer", "/v2/models/*/versions/*/infer")
+FORWARDED_PATHS = (TRITON_READY_PATH, "/v2/models/*/infer", "/v2/models/*/versions/*/infer")
+CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
 ELB_LOG_DELIVERY_ACCOUNTS = {
     "us-east-1": "127311923021",
     "us-east-2": "033677994240",
@@ -39,31 +40,61 @@ ELB_LOG_DELIVERY_ACCOUNTS = {
 """Elastic Load Balancing accounts that deliver access logs, per region (AWS documentation)."""
 
 
+def load_balancer_issues(key: KeyPath, certificate_arn: str, allowed_cidrs: Sequence[str]) -> Iterator[ConfigIssue]:
+    """An ACM certificate ARN and at least one distinct, well-formed client range."""
+    if not CERTIFICATE_ARN.match(certificate_arn):
+        yield ConfigIssue(key("certificate_arn"), certificate_arn, "not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+    if not allowed_cidrs:
+        yield ConfigIssue(key("allowed_cidrs"), [], f"list the client ranges allowed to reach the load balancer (e.g. {OPEN_CIDRS[0]} for a public API)")
+    for i, cidr in enumerate(allowed_cidrs):
+        yield from check_cidr(key, f"allowed_cidrs[{i}]", cidr)
+    if len(set(allowed_cidrs)) != len(allowed_cidrs):
+        yield ConfigIssue(key("allowed_cidrs"), list(allowed_cidrs), "ranges must be distinct (each is one security-group rule)")
+
+
 @dataclass(frozen=True)
 class LoadBalancerArgs:
     """Settings and wiring of the ALB."""
 
-    cluster_name: pulumi.Input[str]
+    cluster: ClusterRef
+    """The cluster Triton runs in (controller IRSA, pod security group)."""
     vpc_id: pulumi.Input[str]
+    """VPC of the cluster."""
     vpc_cidr: str
+    """Its range: the ALB may only reach Triton's port inside it."""
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Public subnets for an internet-facing ALB, private ones for an internal ALB."""
-    pod_security_group_id: pulumi.Input[str]
-    """Security group of the pods (the cluster security group with the VPC CNI)."""
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
     account: AccountContext
+    """Account, partition and region (log delivery grant)."""
     region: str
-    scheme: Literal["internet-facing", "internal"]
+    """Region of the ALB; must have an Elastic Load Balancing log-delivery account (`ELB_LOG_DELIVERY_ACCOUNTS`)."""
     certificate_arn: str
+    """ACM certificate of the HTTPS listener (same region)."""
     allowed_cidrs: Sequence[str]
+    """Client ranges allowed on 443 (and 80, which only redirects); one security-group rule each."""
     triton_namespace: str
+    """Namespace of the Triton Service (`TritonServer.namespace`)."""
     triton_service: str
-    deletion_protection: bool
+    """The Service whose pods become targets (`TritonServer.service_name`)."""
+    scheme: Literal["internet-facing", "internal"] = "internal"
+    """`internal` (default) or `internet-facing`."""
+    deletion_protection: bool = True
+    """Refuse to delete the ALB (turn off for throwaway stacks)."""
     deregistration_delay_s: int = 15
+    """Seconds a draining target keeps in-flight requests; Triton's preStop sleep must exceed it."""
     idle_timeout_s: int = 60
+    """Idle connection timeout of the ALB."""
     access_log_retention_days: int = 90
-    lbc_chart_version: str = DEFAULT_LBC_CHART_VERSION
+    """Days access logs are kept."""
+    lbc_chart_version: str = LOAD_BALANCER_CONTROLLER_CHART.version
+    """AWS Load Balancer Controller chart version."""
+
+    def __post_init__(self) -> None:
+        key = args_key("LoadBalancerArgs")
+        issues = list(load_balancer_issues(key, self.certificate_arn, self.allowed_cidrs))
+        if self.region not in ELB_LOG_DELIVERY_ACCOUNTS:
+            issues.append(ConfigIssue(key("region"), self.region, f"no known log-delivery account; allowed: {', '.join(ELB_LOG_DELIVERY_ACCOUNTS)}"))
+        check_args(self, issues)
 
 
 class LoadBalancer(PlatformComponent):
@@ -75,6 +106,14 @@ class LoadBalancer(PlatformComponent):
     """ALB ARN suffix (CloudWatch dimension)."""
     target_group_arn_suffix: pulumi.Output[str]
     """Target group ARN suffix (CloudWatch dimension)."""
+    arn: pulumi.Output[str]
+    """ALB ARN (attach a WAF web ACL here)."""
+    target_group_arn: pulumi.Output[str]
+    """Target group the controller binds Triton's pods to."""
+    security_group_id: pulumi.Output[str]
+    """Security group of the ALB."""
+    load_balancer: aws.lb.LoadBalancer
+    """The ALB resource."""
 
     def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("loadbalancer", "LoadBalancer", name, opts)
@@ -96,13 +135,13 @@ class LoadBalancer(PlatformComponent):
         target_group = aws.lb.TargetGroup(
             f"{name}-triton",
             target_type="ip",
-            port=HTTP_PORT,
+            port=TRITON_HTTP_PORT,
             protocol="HTTP",
             vpc_id=args.vpc_id,
             load_balancing_algorithm_type="least_outstanding_requests",
             deregistration_delay=args.deregistration_delay_s,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
-                path="/v2/health/ready", port="traffic-port", protocol="HTTP", matcher="200", interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2
+                path=TRITON_READY_PATH, port="traffic-port", protocol="HTTP", matcher="200", interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2
             ),
             opts=self.child(),
         )
@@ -149,13 +188,17 @@ class LoadBalancer(PlatformComponent):
             api_version="elbv2.k8s.aws/v1beta1",
             kind="TargetGroupBinding",
             metadata={"name": f"{name}-triton", "namespace": args.triton_namespace},
-            spec={"serviceRef": {"name": args.triton_service, "port": HTTP_PORT}, "targetGroupARN": target_group.arn, "targetType": "ip"},
+            spec={"serviceRef": {"name": args.triton_service, "port": TRITON_HTTP_PORT}, "targetGroupARN": target_group.arn, "targetType": "ip"},
             opts=self.child(depends_on=[controller]),
         )
+        self.load_balancer = alb
         self.dns_name = alb.dns_name
+        self.arn = alb.arn
         self.arn_suffix = alb.arn_suffix
+        self.target_group_arn = target_group.arn
         self.target_group_arn_suffix = target_group.arn_suffix
-        self.register_outputs({"dns_name": self.dns_name, "arn_suffix": self.arn_suffix, "target_group_arn_suffix": self.target_group_arn_suffix})
+        self.security_group_id = security_group.id
+        self.register_outputs(self.public_outputs())
 
     def _access_logs(self, name: str, args: LoadBalancerArgs) -> PrivateBucket:
         """A private bucket the regional Elastic Load Balancing account may write logs into, expiring them."""
@@ -188,33 +231,34 @@ class LoadBalancer(PlatformComponent):
         group = aws.ec2.SecurityGroup(f"{name}-alb", description=f"ALB {name}: HTTPS from allowed CIDRs to Triton", vpc_id=args.vpc_id, opts=self.child())
         for port in (443, 80):
             for index, cidr in enumerate(args.allowed_cidrs):
+                # Keyed by range; the alias is the name these had when they were keyed by list position (MIGRATIONS.md, 0.2.0).
                 aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-alb-{port}-{index}",
+                    f"{name}-alb-{port}-{cidr}",
                     security_group_id=group.id,
                     cidr_ipv4=cidr,
                     ip_protocol="tcp",
                     from_port=port,
                     to_port=port,
                     description=f"{'HTTPS' if port == 443 else 'HTTP redirect'} from {cidr}",
-                    opts=self.child(),
+                    opts=self.child(aliases=[pulumi.Alias(name=f"{name}-alb-{port}-{index}")]),
                 )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-alb-to-triton",
             security_group_id=group.id,
             cidr_ipv4=args.vpc_cidr,
             ip_protocol="tcp",
-            from_port=HTTP_PORT,
-            to_port=HTTP_PORT,
+            from_port=TRITON_HTTP_PORT,
+            to_port=TRITON_HTTP_PORT,
             description="Triton HTTP in the VPC",
             opts=self.child(),
         )
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-pods-from-alb",
-            security_group_id=args.pod_security_group_id,
+            security_group_id=args.cluster.security_group_id,
             referenced_security_group_id=group.id,
             ip_protocol="tcp",
-            from_port=HTTP_PORT,
-            to_port=HTTP_PORT,
+            from_port=TRITON_HTTP_PORT,
+            to_port=TRITON_HTTP_PORT,
             description=f"Triton HTTP from ALB {name}",
             opts=self.child(),
         )
@@ -224,10 +268,10 @@ class LoadBalancer(PlatformComponent):
         """AWS Load Balancer Controller on the system nodes, allowed only to (de)register targets of this group."""
         role = service_account_role(
             f"{name}-controller",
-            oidc_provider_arn=args.oidc_provider_arn,
-            oidc_issuer_url=args.oidc_issuer_url,
+            oidc_provider_arn=args.cluster.oidc_provider_arn,
+            oidc_issuer_url=args.cluster.oidc_issuer_url,
             namespace="kube-system",
-            service_account=LBC_CHART,
+            service_account=LBC_SERVICE_ACCOUNT,
             opts=self.child(),
         )
         policy = aws.iam.RolePolicy(
@@ -268,19 +312,19 @@ class LoadBalancer(PlatformComponent):
         )
         return k8s.helm.v3.Release(
             f"{name}-controller",
-            name=LBC_CHART,
-            chart=LBC_CHART,
+            name=LBC_SERVICE_ACCOUNT,
+            chart=LOAD_BALANCER_CONTROLLER_CHART.chart,
             version=args.lbc_chart_version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LBC_REPOSITORY),
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=LOAD_BALANCER_CONTROLLER_CHART.repository),
             namespace="kube-system",
             atomic=True,
             values={
-                "clusterName": args.cluster_name,
+                "clusterName": args.cluster.name,
                 "region": args.region,
                 "vpcId": args.vpc_id,
                 "replicaCount": 2,
-                "serviceAccount": {"name": LBC_CHART, "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
-                "nodeSelector": {SYSTEM_NODE_LABEL: "system"},
+                "serviceAccount": {"name": LBC_SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
+                "nodeSelector": SYSTEM_NODE_SELECTOR,
                 "enableServiceMutatorWebhook": False,
             },
             opts=self.child(depends_on=[policy]),

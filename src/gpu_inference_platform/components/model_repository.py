@@ -18,14 +18,15 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from gpu_inference_platform.components.base import PlatformComponent
-from gpu_inference_platform.components.device_plugin import GPU_TAINT_KEY
+from gpu_inference_platform.components.cluster_ref import ClusterRef
+from gpu_inference_platform.components.constants import DEFAULT_AWS_CLI_IMAGE, GPU_RESOURCE, GPU_TOLERATION, INSTANCE_TYPE_LABEL
 from gpu_inference_platform.components.iam import AccountContext, encryption_key, policy_document, service_account_role
 from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest
 from gpu_inference_platform.components.pods import RESTRICTED_CONTAINER_CONTEXT, RESTRICTED_POD_CONTEXT, RESTRICTED_POD_SECURITY, aws_cli_container
 from gpu_inference_platform.components.s3 import private_bucket
 from gpu_inference_platform.components.tensorrt_engines import EngineProfile
+from gpu_inference_platform.components.validation import ConfigIssue, check_args
 
-DEFAULT_AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.15.0"
 _WORK_DIR = "/work"
 
 
@@ -34,14 +35,23 @@ class EngineBuildArgs:
     """How TensorRT plans are built on the fleet's GPUs."""
 
     tensorrt_image: str
+    """`nvcr.io/nvidia/tensorrt:YY.MM-py3` of the same NGC release as the Triton image (plans only load in the TensorRT that built them)."""
     profiles: Mapping[str, EngineProfile]
     """Plan path -> dynamic-shape profile, as the model build planned it (`engine-plan.json`)."""
     instance_types_by_capability: Mapping[str, Sequence[str]]
-    """Fleet instance types per compute capability (a Job lands on one of them)."""
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
+    """Fleet instance types per compute capability (a Job lands on one of them); capabilities absent here get no Job."""
+    cluster: ClusterRef
+    """The cluster the Jobs run in (IRSA trust of the builder role)."""
     aws_cli_image: str = DEFAULT_AWS_CLI_IMAGE
+    """Image of the fetch and upload steps."""
     active_deadline_s: int = 3600
+    """A Job that has not finished by then fails (and `pulumi up` with it)."""
+
+    def __post_init__(self) -> None:
+        issues = []
+        if self.active_deadline_s < 1:
+            issues.append(ConfigIssue("EngineBuildArgs.active_deadline_s", self.active_deadline_s, "must be at least 1"))
+        check_args(self, issues)
 
 
 @dataclass(frozen=True)
@@ -49,11 +59,24 @@ class ModelRepositoryArgs:
     """The built repository to publish and where."""
 
     repository_dir: Path
+    """A folder written by `python -m scripts.build_models` (holds `manifest.json`)."""
     manifest: Manifest
+    """Its manifest (`model_manifest.load_manifest(repository_dir)`); every listed file is uploaded."""
     account: AccountContext
-    noncurrent_version_days: int
+    """Account, partition and region (key policy, KMS via-service condition)."""
+    noncurrent_version_days: int = 90
+    """Days an overwritten or deleted object version is kept before it expires."""
     engines: EngineBuildArgs | None = None
     """Engine Jobs (gpu builds); None for a repository without TensorRT plans."""
+
+    def __post_init__(self) -> None:
+        issues = []
+        if self.noncurrent_version_days < 1:
+            issues.append(ConfigIssue("ModelRepositoryArgs.noncurrent_version_days", self.noncurrent_version_days, "must be at least 1"))
+        if self.engines is not None:
+            for plan in sorted(set(self.manifest.engines) - set(self.engines.profiles)):
+                issues.append(ConfigIssue("ModelRepositoryArgs.engines.profiles", plan, "the manifest declares this plan but no build profile does"))
+        check_args(self, issues)
 
 
 def objects_prefix(manifest: Manifest) -> str:
@@ -74,6 +97,10 @@ class ModelRepository(PlatformComponent):
     """Key that encrypts every object."""
     read_policy_arn: pulumi.Output[str]
     """Managed policy granting Get/List on this build's prefix only (attach to the serving role)."""
+    engine_job_names: list[str]
+    """Kubernetes Jobs that build TensorRT plans (one per buildable compute capability; empty without engines)."""
+    bucket: aws.s3.Bucket
+    """The bucket resource."""
 
     def __init__(self, name: str, args: ModelRepositoryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelrepository", "ModelRepository", name, opts)
@@ -91,12 +118,14 @@ class ModelRepository(PlatformComponent):
             policy=pulumi.Output.all(bucket.arn, key.arn, args.account.region).apply(lambda a: self._read_policy(a[0], a[1], a[2])),
             opts=self.child(),
         ).arn
+        self.engine_job_names = []
         if args.engines is not None and manifest.engines:
-            self._engine_jobs(name, args, args.engines, bucket=bucket, key=key, uploads=uploads)
+            self.engine_job_names = self._engine_jobs(name, args, args.engines, bucket=bucket, key=key, uploads=uploads)
 
+        self.bucket = bucket
         self.bucket_name = bucket.bucket
         self.kms_key_arn = key.arn
-        self.register_outputs({"bucket_name": self.bucket_name, "prefix": self.prefix, "read_policy_arn": self.read_policy_arn})
+        self.register_outputs(self.public_outputs())
 
     def _upload(
         self, name: str, args: ModelRepositoryArgs, bucket: aws.s3.Bucket, key: aws.kms.Key, guards: list[pulumi.Resource]
@@ -147,7 +176,7 @@ class ModelRepository(PlatformComponent):
         bucket: aws.s3.Bucket,
         key: aws.kms.Key,
         uploads: Mapping[str, aws.s3.BucketObjectv2],
-    ) -> None:
+    ) -> list[str]:
         """One Job per plan the fleet can build (its GPU family is launchable): fetch the ONNX, `trtexec`, upload the plan next to it."""
         namespace = k8s.core.v1.Namespace(
             f"{name}-engines",
@@ -157,8 +186,8 @@ class ModelRepository(PlatformComponent):
         service_account = f"{name}-engine-builder"
         role = service_account_role(
             service_account,
-            oidc_provider_arn=engines.oidc_provider_arn,
-            oidc_issuer_url=engines.oidc_issuer_url,
+            oidc_provider_arn=engines.cluster.oidc_provider_arn,
+            oidc_issuer_url=engines.cluster.oidc_issuer_url,
             namespace=f"{name}-engines",
             service_account=service_account,
             opts=self.child(),
@@ -177,6 +206,7 @@ class ModelRepository(PlatformComponent):
             opts=self.child(),
         )
         buildable = [plan for plan in plans if args.manifest.engines[plan] in engines.instance_types_by_capability]
+        job_names = []
         for plan in buildable:
             onnx = f"{Path(plan).parent.as_posix()}/model.onnx"
             capability = args.manifest.engines[plan]
@@ -188,6 +218,8 @@ class ModelRepository(PlatformComponent):
                 ),
             }
             k8s.batch.v1.Job(f"{name}-{job_name}", opts=self.child(depends_on=[uploads[onnx]]), **job)
+            job_names.append(job_name)
+        return job_names
 
     def _builder_policy(self, bucket_arn: str, key_arn: str, plans: Sequence[str], account: AccountContext) -> str:
         """Read this build's ONNX; write only its declared plan objects."""
@@ -214,7 +246,7 @@ class ModelRepository(PlatformComponent):
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,
                     "securityContext": RESTRICTED_POD_CONTEXT,
-                    "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+                    "tolerations": [GPU_TOLERATION],
                     "affinity": {
                         "nodeAffinity": {
                             "requiredDuringSchedulingIgnoredDuringExecution": {
@@ -222,7 +254,7 @@ class ModelRepository(PlatformComponent):
                                     {
                                         "matchExpressions": [
                                             {
-                                                "key": "node.kubernetes.io/instance-type",
+                                                "key": INSTANCE_TYPE_LABEL,
                                                 "operator": "In",
                                                 "values": sorted(engines.instance_types_by_capability[capability]),
                                             }
@@ -239,7 +271,7 @@ class ModelRepository(PlatformComponent):
                             "image": engines.tensorrt_image,
                             "command": ["trtexec", *engines.profiles[plan].trtexec_args(f"{_WORK_DIR}/model.onnx", f"{_WORK_DIR}/{plan_file}")],
                             "securityContext": RESTRICTED_CONTAINER_CONTEXT,
-                            "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "2", "memory": "16Gi", "nvidia.com/gpu": 1}},
+                            "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "2", "memory": "16Gi", GPU_RESOURCE: 1}},
                             "volumeMounts": work,
                         },
                     ],

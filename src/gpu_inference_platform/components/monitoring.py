@@ -4,6 +4,7 @@ alert rules with runbooks, a provisioned dashboard, and CloudWatch alarms on the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,16 +15,33 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from gpu_inference_platform.components.base import PlatformComponent
-from gpu_inference_platform.components.device_plugin import GPU_TAINT_KEY
-from gpu_inference_platform.components.gpu_cluster import SYSTEM_NODE_LABEL
+from gpu_inference_platform.components.constants import (
+    DCGM_EXPORTER_CHART,
+    GPU_PRESENT_LABEL,
+    GPU_TOLERATION,
+    KUBE_PROMETHEUS_STACK_CHART,
+    PROMETHEUS_ADAPTER_CHART,
+    QUEUE_TIME_METRIC,
+    SYSTEM_NODE_SELECTOR,
+    TRITON_APP_LABEL,
+    TRITON_INSTANCE_LABEL,
+    HelmChart,
+)
 from gpu_inference_platform.components.pods import RESTRICTED_POD_SECURITY
-from gpu_inference_platform.components.triton_server import QUEUE_TIME_METRIC
+from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, args_key, check_args
 
-KUBE_PROMETHEUS_STACK = ("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "65.1.1")
-PROMETHEUS_ADAPTER = ("prometheus-adapter", "https://prometheus-community.github.io/helm-charts", "4.11.0")
-DCGM_EXPORTER = ("dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts", "3.5.0")
 DASHBOARD = Path(__file__).with_name("dashboards") / "triton-gpu.json"
 RUNBOOK_BASE = "https://github.com/your-org/gpu-inference-platform/blob/main/RUNBOOKS.md"
+MAX_RETENTION_DAYS = 365
+MIN_STORAGE_GIB = 10
+
+
+def monitoring_issues(key: KeyPath, retention_days: int, storage_gib: int) -> Iterator[ConfigIssue]:
+    """Prometheus retention in 1..365 days on at least 10 GiB."""
+    if not 1 <= retention_days <= MAX_RETENTION_DAYS:
+        yield ConfigIssue(key("retention_days"), retention_days, f"allowed: 1..{MAX_RETENTION_DAYS}")
+    if storage_gib < MIN_STORAGE_GIB:
+        yield ConfigIssue(key("storage_gib"), storage_gib, f"at least {MIN_STORAGE_GIB} GiB")
 
 
 @dataclass(frozen=True)
@@ -31,27 +49,46 @@ class AlertThresholds:
     """Where alerts fire."""
 
     p99_latency_ms: float = 250
+    """Triton p99 request latency (and the ALB's p99 response time)."""
     error_ratio: float = 0.01
+    """Share of failed requests (Triton) and 5xx responses (ALB)."""
     queue_time_ms: float = 200
+    """Average queue time per request."""
     gpu_busy_percent: float = 90
+    """Average GPU utilisation of a node, for 15 minutes."""
     gpu_idle_percent: float = 5
+    """A GPU node below this for 30 minutes is reported as idle spend."""
     gpu_memory_ratio: float = 0.9
+    """GPU memory in use."""
     restarts_per_30m: int = 3
+    """Triton container restarts in 30 minutes."""
     spot_interruptions_per_hour: int = 3
+    """Spot interruption warnings in an hour."""
 
 
 @dataclass(frozen=True)
 class MonitoringArgs:
     """Settings and wiring of the monitoring stack."""
 
-    retention_days: int
-    storage_gib: int
     triton_namespace: str
+    """Namespace of the Triton pods (`TritonServer.namespace`): alert rules and the ServiceMonitor select it."""
     triton_service: str
+    """The Triton Service (`TritonServer.service_name`) the ServiceMonitor scrapes."""
     alert_topic_arn: pulumi.Input[str]
+    """SNS topic the CloudWatch alarms notify (`BudgetAlarms.topic_arn`)."""
     load_balancer_arn_suffix: pulumi.Input[str]
+    """ALB dimension of the CloudWatch alarms (`LoadBalancer.arn_suffix`)."""
     target_group_arn_suffix: pulumi.Input[str]
+    """Target-group dimension of the unhealthy-targets alarm (`LoadBalancer.target_group_arn_suffix`)."""
+    retention_days: int = 15
+    """Days Prometheus keeps samples (1..365)."""
+    storage_gib: int = 50
+    """Prometheus volume size (at least 10 GiB)."""
     thresholds: AlertThresholds = AlertThresholds()
+    """Where the alert rules and alarms fire."""
+
+    def __post_init__(self) -> None:
+        check_args(self, monitoring_issues(args_key("MonitoringArgs"), self.retention_days, self.storage_gib))
 
 
 def _rule(name: str, *, expr: str, wait: str, severity: str, summary: str, runbook: str) -> dict[str, Any]:
@@ -170,6 +207,10 @@ class Monitoring(PlatformComponent):
 
     grafana_admin_password: pulumi.Output[str]
     """Generated Grafana admin password (a Pulumi secret; `pulumi stack output --show-secrets`)."""
+    namespace: str
+    """Namespace of Prometheus, Alertmanager, Grafana and the adapter."""
+    gpu_namespace: str
+    """Namespace of the DCGM exporter (exempt from the restricted Pod Security level)."""
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("monitoring", "Monitoring", name, opts)
@@ -192,15 +233,15 @@ class Monitoring(PlatformComponent):
         k8s.core.v1.Secret(f"{name}-grafana-admin", opts=in_namespace, **secret)
         stack = self._release(
             f"{name}-prometheus",
-            KUBE_PROMETHEUS_STACK,
+            KUBE_PROMETHEUS_STACK_CHART,
             name,
             {
                 "nodeExporter": {"enabled": False},
-                "alertmanager": {"enabled": True, "alertmanagerSpec": {"nodeSelector": {SYSTEM_NODE_LABEL: "system"}}},
+                "alertmanager": {"enabled": True, "alertmanagerSpec": {"nodeSelector": SYSTEM_NODE_SELECTOR}},
                 "prometheus": {
                     "prometheusSpec": {
                         "retention": f"{args.retention_days}d",
-                        "nodeSelector": {SYSTEM_NODE_LABEL: "system"},
+                        "nodeSelector": SYSTEM_NODE_SELECTOR,
                         "serviceMonitorSelectorNilUsesHelmValues": False,
                         "ruleSelectorNilUsesHelmValues": False,
                         "storageSpec": {
@@ -217,25 +258,25 @@ class Monitoring(PlatformComponent):
                 "grafana": {
                     "admin": {"existingSecret": f"{name}-grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
                     "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}},
-                    "nodeSelector": {SYSTEM_NODE_LABEL: "system"},
+                    "nodeSelector": SYSTEM_NODE_SELECTOR,
                 },
             },
             in_namespace,
         )
         self._release(
             f"{name}-dcgm-exporter",
-            DCGM_EXPORTER,
+            DCGM_EXPORTER_CHART,
             f"{name}-gpu",
             {
-                "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
-                "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                "tolerations": [GPU_TOLERATION],
+                "nodeSelector": {GPU_PRESENT_LABEL: "true"},
                 "serviceMonitor": {"enabled": True, "interval": "15s"},
             },
             self.child(depends_on=[gpu_namespace, stack]),
         )
         self._release(
             f"{name}-adapter",
-            PROMETHEUS_ADAPTER,
+            PROMETHEUS_ADAPTER_CHART,
             name,
             {
                 "prometheus": {"url": f"http://{name}-prometheus-kube-prom-prometheus.{name}.svc", "port": 9090},
@@ -250,7 +291,7 @@ class Monitoring(PlatformComponent):
             kind="ServiceMonitor",
             metadata={"name": f"{name}-triton", "namespace": args.triton_namespace},
             spec={
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": args.triton_service}},
+                "selector": {"matchLabels": {TRITON_APP_LABEL: "triton", TRITON_INSTANCE_LABEL: args.triton_service}},
                 "endpoints": [{"port": "metrics", "interval": "15s"}],
             },
             opts=after_stack,
@@ -270,17 +311,18 @@ class Monitoring(PlatformComponent):
         k8s.core.v1.ConfigMap(f"{name}-dashboard", opts=in_namespace, **dashboard)
         self._load_balancer_alarms(name, args)
         self.grafana_admin_password = pulumi.Output.secret(password.result)
-        self.register_outputs({"grafana_admin_password": self.grafana_admin_password})
+        self.namespace = name
+        self.gpu_namespace = f"{name}-gpu"
+        self.register_outputs(self.public_outputs())
 
-    def _release(self, name: str, chart: tuple[str, str, str], namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+    def _release(self, name: str, chart: HelmChart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
         """A pinned Helm release."""
-        chart_name, repository, version = chart
         return k8s.helm.v3.Release(
             name,
             name=name,
-            chart=chart_name,
-            version=version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repository),
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
             namespace=namespace,
             atomic=True,
             values=values,

@@ -9,6 +9,7 @@ timeout), and carries the model tree hash so "what is running" has an exact answ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,9 +19,23 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from gpu_inference_platform.components.base import PlatformComponent
-from gpu_inference_platform.components.device_plugin import GPU_TAINT_KEY
+from gpu_inference_platform.components.cluster_ref import ClusterRef
+from gpu_inference_platform.components.constants import (
+    CAPACITY_TYPE_LABEL,
+    DEFAULT_AWS_CLI_IMAGE,
+    GPU_RESOURCE,
+    GPU_TOLERATION,
+    MODEL_TREE_ANNOTATION,
+    QUEUE_TIME_METRIC,
+    TRITON_APP_LABEL,
+    TRITON_GRPC_PORT,
+    TRITON_HTTP_PORT,
+    TRITON_INSTANCE_LABEL,
+    TRITON_LIVE_PATH,
+    TRITON_METRICS_PORT,
+    TRITON_READY_PATH,
+)
 from gpu_inference_platform.components.iam import service_account_role
-from gpu_inference_platform.components.model_repository import DEFAULT_AWS_CLI_IMAGE
 from gpu_inference_platform.components.pods import (
     RESTRICTED_CONTAINER_CONTEXT,
     RESTRICTED_POD_CONTEXT,
@@ -28,12 +43,11 @@ from gpu_inference_platform.components.pods import (
     STEP_RESOURCES,
     aws_cli_container,
 )
-from gpu_inference_platform.components.spot_fleet import CAPACITY_TYPE_LABEL
+from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, args_key, check_args, leaf
 
-HTTP_PORT, GRPC_PORT, METRICS_PORT = 8000, 8001, 8002
-QUEUE_TIME_METRIC = "triton_queue_time_per_request_us"
-"""Average queue time per request, served to the HPA by prometheus-adapter (Monitoring)."""
-MODEL_TREE_ANNOTATION = "gpuinfra.io/model-tree-hash"
+SPOT_NOTICE_S = 120
+"""Warning EC2 gives before it reclaims a spot instance: a spot replica's whole drain must fit in it."""
+MIN_SHM_MIB_PYTHON_BACKEND = 64
 _MODELS_DIR = "/models"
 _VERIFIER_DIR = "/verifier"
 _MANIFEST_MODULE = Path(__file__).with_name("model_manifest.py")
@@ -41,35 +55,126 @@ _MANIFEST_MODULE = Path(__file__).with_name("model_manifest.py")
 ModelControlMode = Literal["none", "poll", "explicit"]
 
 
+def serving_pod_issues(
+    key: KeyPath,
+    *,
+    floor_replicas: int,
+    min_spot_replicas: int,
+    max_spot_replicas: int,
+    memory_gib: int,
+    shm_mib: int,
+    expected_model_load_s: int,
+    startup_probe_period_s: int,
+    startup_probe_failure_threshold: int,
+    pre_stop_sleep_s: int,
+    exit_timeout_s: int,
+    termination_grace_period_s: int,
+) -> Iterator[ConfigIssue]:
+    """Replica bounds, drain timing (grace >= preStop + exit, within the spot notice), startup budget and /dev/shm sizing."""
+    if floor_replicas < 0:
+        yield ConfigIssue(key("floor_replicas"), floor_replicas, "must be 0 or more")
+    if min_spot_replicas < 1:
+        yield ConfigIssue(key("min_spot_replicas"), min_spot_replicas, "the spot Deployment is HPA-managed and an HPA keeps at least 1 replica")
+    elif min_spot_replicas > max_spot_replicas:
+        yield ConfigIssue(key("min_spot_replicas"), min_spot_replicas, f"greater than {leaf(key, 'max_spot_replicas')} ({max_spot_replicas})")
+    drain = pre_stop_sleep_s + exit_timeout_s
+    if termination_grace_period_s < drain:
+        yield ConfigIssue(
+            key("termination_grace_period_s"),
+            termination_grace_period_s,
+            f"shorter than {leaf(key, 'pre_stop_sleep_s')} + {leaf(key, 'exit_timeout_s')} ({drain}); in-flight requests would be killed",
+        )
+    if termination_grace_period_s > SPOT_NOTICE_S:
+        yield ConfigIssue(
+            key("termination_grace_period_s"), termination_grace_period_s, f"spot replicas get a {SPOT_NOTICE_S} s notice; allowed: <= {SPOT_NOTICE_S}"
+        )
+    budget = startup_probe_period_s * startup_probe_failure_threshold
+    if budget < expected_model_load_s:
+        yield ConfigIssue(
+            key("startup_probe_failure_threshold"),
+            startup_probe_failure_threshold,
+            f"startup budget {budget} s (period x threshold) is below {leaf(key, 'expected_model_load_s')} ({expected_model_load_s})",
+        )
+    if shm_mib >= memory_gib * 1024:
+        yield ConfigIssue(key("shm_mib"), shm_mib, f"/dev/shm counts against the memory limit ({memory_gib} GiB); keep it well below")
+    elif shm_mib < MIN_SHM_MIB_PYTHON_BACKEND:
+        yield ConfigIssue(key("shm_mib"), shm_mib, f"the Python backend needs at least {MIN_SHM_MIB_PYTHON_BACKEND} MiB of /dev/shm")
+
+
 @dataclass(frozen=True)
 class TritonServerArgs:
     """Settings and wiring of the Triton deployment."""
 
     image: str
+    """Pinned `nvcr.io/nvidia/tritonserver:YY.MM-py3` (engines are built with the same YY.MM)."""
     model_bucket: pulumi.Input[str]
+    """Bucket holding the model build (`ModelRepository.bucket_name`)."""
     model_prefix: str
+    """Content-addressed prefix of the build, `models/<tree-hash>/` (`ModelRepository.prefix`)."""
     model_tree_hash: str
+    """Tree hash of the build; Deployments carry it as an annotation (`ModelRepository.tree_hash`)."""
     model_read_policy_arn: pulumi.Input[str]
-    oidc_provider_arn: pulumi.Input[str]
-    oidc_issuer_url: pulumi.Input[str]
+    """Policy attached to the pods' IRSA role: read-only on that prefix (`ModelRepository.read_policy_arn`)."""
+    cluster: ClusterRef
+    """The cluster the pods run in (IRSA trust)."""
     floor_capacity_type: Literal["on-demand", "spot"]
     """Where the always-on floor runs: on-demand when the fleet has an on-demand pool."""
     floor_replicas: int
+    """Always-on replicas (0 or more)."""
     min_spot_replicas: int
+    """Fewest elastic replicas (the HPA's minimum, at least 1)."""
     max_spot_replicas: int
-    gpus_per_replica: int
-    cpu_millicores: int
-    memory_gib: int
-    shm_mib: int
+    """Most elastic replicas (the HPA's maximum)."""
+    gpus_per_replica: int = 1
+    """`nvidia.com/gpu` per pod; every instance type of its pool must have at least this many."""
+    cpu_millicores: int = 3000
+    """CPU request and limit per pod."""
+    memory_gib: int = 12
+    """Memory request and limit per pod (includes /dev/shm)."""
+    shm_mib: int = 1024
+    """Size of the memory-backed /dev/shm (Python backend, at least 64 MiB)."""
     model_control_mode: ModelControlMode = "none"
+    """Triton's `--model-control-mode`; `none` serves the fixed repository (required in production)."""
+    expected_model_load_s: int = 120
+    """How long loading the models may take; the startup probe budget must cover it."""
     startup_probe_period_s: int = 10
+    """Startup probe period; with the threshold, the time a pod gets to become ready."""
     startup_probe_failure_threshold: int = 30
+    """Startup probe failures before the pod is restarted."""
     pre_stop_sleep_s: int = 20
+    """Sleep before Triton is signalled: longer than the load balancer's deregistration delay."""
     exit_timeout_s: int = 30
+    """Triton's `--exit-timeout-secs`: how long in-flight requests may finish after the signal."""
     termination_grace_period_s: int = 60
+    """Pod grace period: at least preStop + exit timeout, at most the 120 s spot notice."""
     queue_time_target_us: int = 50_000
+    """Average queue time per request the spot HPA holds."""
     models_volume_gib: int = 8
+    """Local volume the model build is copied to and verified on."""
     aws_cli_image: str = DEFAULT_AWS_CLI_IMAGE
+    """Image of the model fetch step."""
+
+    def __post_init__(self) -> None:
+        key = args_key("TritonServerArgs")
+        issues = list(
+            serving_pod_issues(
+                key,
+                floor_replicas=self.floor_replicas,
+                min_spot_replicas=self.min_spot_replicas,
+                max_spot_replicas=self.max_spot_replicas,
+                memory_gib=self.memory_gib,
+                shm_mib=self.shm_mib,
+                expected_model_load_s=self.expected_model_load_s,
+                startup_probe_period_s=self.startup_probe_period_s,
+                startup_probe_failure_threshold=self.startup_probe_failure_threshold,
+                pre_stop_sleep_s=self.pre_stop_sleep_s,
+                exit_timeout_s=self.exit_timeout_s,
+                termination_grace_period_s=self.termination_grace_period_s,
+            )
+        )
+        if self.gpus_per_replica < 1:
+            issues.append(ConfigIssue(key("gpus_per_replica"), self.gpus_per_replica, "must be at least 1"))
+        check_args(self, issues)
 
 
 class TritonServer(PlatformComponent):
@@ -81,15 +186,24 @@ class TritonServer(PlatformComponent):
     """Service the load balancer binds to (port 8000)."""
     role_arn: pulumi.Output[str]
     """IRSA role of the pods (read-only on the model prefix)."""
+    deployment_names: list[str]
+    """The floor and spot Deployments (`<name>-floor`, `<name>-spot`)."""
+    service: k8s.core.v1.Service
+    """The Service (ports http 8000, grpc 8001, metrics 8002)."""
 
     def __init__(self, name: str, args: TritonServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tritonserver", "TritonServer", name, opts)
         self.namespace = self.service_name = name
-        labels = {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": name}
+        labels = {TRITON_APP_LABEL: "triton", TRITON_INSTANCE_LABEL: name}
 
         namespace = k8s.core.v1.Namespace(name, metadata={"name": name, "labels": RESTRICTED_POD_SECURITY}, opts=self.child())
         role = service_account_role(
-            name, oidc_provider_arn=args.oidc_provider_arn, oidc_issuer_url=args.oidc_issuer_url, namespace=name, service_account=name, opts=self.child()
+            name,
+            oidc_provider_arn=args.cluster.oidc_provider_arn,
+            oidc_issuer_url=args.cluster.oidc_issuer_url,
+            namespace=name,
+            service_account=name,
+            opts=self.child(),
         )
         aws.iam.RolePolicyAttachment(f"{name}-models-read", role=role.name, policy_arn=args.model_read_policy_arn, opts=self.child())
         in_namespace = self.child(depends_on=[namespace])
@@ -101,7 +215,7 @@ class TritonServer(PlatformComponent):
             opts=in_namespace,
         )
 
-        floor = self._deployment(name, "floor", args, labels, replicas=args.floor_replicas, capacity_type=args.floor_capacity_type, opts=in_namespace)
+        self._deployment(name, "floor", args, labels, replicas=args.floor_replicas, capacity_type=args.floor_capacity_type, opts=in_namespace)
         spot = self._deployment(
             name,
             "spot",
@@ -116,13 +230,13 @@ class TritonServer(PlatformComponent):
             "spec": {
                 "selector": labels,
                 "ports": [
-                    {"name": "http", "port": HTTP_PORT, "targetPort": "http"},
-                    {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc"},
-                    {"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"},
+                    {"name": "http", "port": TRITON_HTTP_PORT, "targetPort": "http"},
+                    {"name": "grpc", "port": TRITON_GRPC_PORT, "targetPort": "grpc"},
+                    {"name": "metrics", "port": TRITON_METRICS_PORT, "targetPort": "metrics"},
                 ],
             },
         }
-        k8s.core.v1.Service(name, opts=in_namespace, **service)
+        self.service = k8s.core.v1.Service(name, opts=in_namespace, **service)
         budget: dict[str, Any] = {"metadata": {"name": name, "namespace": name}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}}
         k8s.policy.v1.PodDisruptionBudget(name, opts=in_namespace, **budget)
         queue_time = {"type": "AverageValue", "averageValue": str(args.queue_time_target_us)}
@@ -141,7 +255,8 @@ class TritonServer(PlatformComponent):
         }
         k8s.autoscaling.v2.HorizontalPodAutoscaler(f"{name}-spot", opts=self.child(depends_on=[spot]), **autoscaler)
         self.role_arn = role.arn
-        self.register_outputs({"namespace": self.namespace, "service_name": self.service_name, "role_arn": self.role_arn, "floor": floor.metadata["name"]})
+        self.deployment_names = [f"{name}-floor", f"{name}-spot"]
+        self.register_outputs(self.public_outputs())
 
     def _deployment(
         self, name: str, tier: str, args: TritonServerArgs, labels: dict[str, str], *, replicas: int, capacity_type: str, opts: pulumi.ResourceOptions
@@ -166,13 +281,13 @@ class TritonServer(PlatformComponent):
     def _pod_spec(self, name: str, args: TritonServerArgs, labels: dict[str, str], bucket: str, capacity_type: str) -> dict[str, Any]:
         models = {"name": "models", "mountPath": _MODELS_DIR}
         tmp = {"name": "tmp", "mountPath": "/tmp"}
-        ready = {"httpGet": {"path": "/v2/health/ready", "port": "http"}}
+        ready = {"httpGet": {"path": TRITON_READY_PATH, "port": "http"}}
         return {
             "serviceAccountName": name,
             "terminationGracePeriodSeconds": args.termination_grace_period_s,
             "securityContext": RESTRICTED_POD_CONTEXT,
             "nodeSelector": {CAPACITY_TYPE_LABEL: capacity_type},
-            "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+            "tolerations": [GPU_TOLERATION],
             "topologySpreadConstraints": [
                 {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}
                 for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
@@ -203,25 +318,25 @@ class TritonServer(PlatformComponent):
                         "--exit-on-error=true",
                         "--disable-auto-complete-config",
                         f"--exit-timeout-secs={args.exit_timeout_s}",
-                        f"--http-port={HTTP_PORT}",
-                        f"--grpc-port={GRPC_PORT}",
-                        f"--metrics-port={METRICS_PORT}",
+                        f"--http-port={TRITON_HTTP_PORT}",
+                        f"--grpc-port={TRITON_GRPC_PORT}",
+                        f"--metrics-port={TRITON_METRICS_PORT}",
                         "--allow-metrics=true",
                         "--allow-gpu-metrics=true",
                         "--metrics-config=summary_latencies=true",
                     ],
                     "ports": [
-                        {"name": "http", "containerPort": HTTP_PORT},
-                        {"name": "grpc", "containerPort": GRPC_PORT},
-                        {"name": "metrics", "containerPort": METRICS_PORT},
+                        {"name": "http", "containerPort": TRITON_HTTP_PORT},
+                        {"name": "grpc", "containerPort": TRITON_GRPC_PORT},
+                        {"name": "metrics", "containerPort": TRITON_METRICS_PORT},
                     ],
                     "resources": {
-                        "requests": {"cpu": f"{args.cpu_millicores}m", "memory": f"{args.memory_gib}Gi", "nvidia.com/gpu": args.gpus_per_replica},
-                        "limits": {"cpu": f"{args.cpu_millicores}m", "memory": f"{args.memory_gib}Gi", "nvidia.com/gpu": args.gpus_per_replica},
+                        "requests": {"cpu": f"{args.cpu_millicores}m", "memory": f"{args.memory_gib}Gi", GPU_RESOURCE: args.gpus_per_replica},
+                        "limits": {"cpu": f"{args.cpu_millicores}m", "memory": f"{args.memory_gib}Gi", GPU_RESOURCE: args.gpus_per_replica},
                     },
                     "startupProbe": {**ready, "periodSeconds": args.startup_probe_period_s, "failureThreshold": args.startup_probe_failure_threshold},
                     "readinessProbe": {**ready, "periodSeconds": 5, "failureThreshold": 2, "timeoutSeconds": 2},
-                    "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 2},
+                    "livenessProbe": {"httpGet": {"path": TRITON_LIVE_PATH, "port": "http"}, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 2},
                     "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(args.pre_stop_sleep_s)]}}},
                     "securityContext": RESTRICTED_CONTAINER_CONTEXT,
                     "volumeMounts": [models, tmp, {"name": "dshm", "mountPath": "/dev/shm"}],

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gpu_inference_platform.components.constants import CAPACITY_TYPE_LABEL, HOURS_PER_MONTH
 from gpu_inference_platform.components.instances import INSTANCE_TYPES, PRICED_REGION, SERVICE_PRICES
-from gpu_inference_platform.components.spot_fleet import CAPACITY_TYPE_LABEL, HOURS_PER_MONTH
 from gpu_inference_platform.preview.harness import Plan, PlannedResource
 
 SPOT_DISCOUNT_ASSUMPTION = 0.60

@@ -1,7 +1,10 @@
 """Offline preview: run the real program under Pulumi's mock runtime and record the plan.
 
-Used by `scripts.preview` (the credential-free pull-request check) and by the tests,
-so both look at exactly what `pulumi up` would register.
+Used by `scripts.preview` (the credential-free pull-request check), by the examples'
+previews and by the tests, so all of them look at exactly what `pulumi up` would register.
+
+It relies on the SDK's public mock runtime (`set_mocks`, `MockMonitor`, `run_pulumi_func`)
+and on two facts of Pulumi's wire protocol, stated here rather than read from SDK privates.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,8 +27,12 @@ from pulumi.runtime.stack import run_pulumi_func
 
 from gpu_inference_platform.preview.mocks import PlatformMocks
 from gpu_inference_platform.program.config import PROJECT, REGION_KEY
+from gpu_inference_platform.program.stack_files import SECRET_PLACEHOLDER, read_stack_file, stack_file
 
-SECRET_PLACEHOLDER = "[secret]"
+SECRET_SIGNATURE = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+"""Pulumi wire protocol: a secret travels as `{<signature key>: <secret signature>, "value": ...}` (every SDK, every version)."""
+CONFIG_ENV = "PULUMI_CONFIG"
+"""Pulumi CLI -> program: the stack's whole config as JSON in this environment variable."""
 COMPONENT_PREFIX = "gpuinfra:"
 _NOT_KUBERNETES_OBJECTS = ("pulumi:providers:", "kubernetes:helm.sh/")
 
@@ -43,6 +51,10 @@ class PlannedResource:
     urn: str = ""
     dependencies: dict[str, list[str]] = field(default_factory=dict)
     """Per input property, the URNs of the resources it depends on (as the engine records them)."""
+    aliases: list[str] = field(default_factory=list)
+    """URNs this resource was known by before (`aliases` option), as the engine resolves them."""
+    registered_outputs: dict[str, Any] = field(default_factory=dict)
+    """What a component passed to `register_outputs` (empty for custom resources)."""
 
 
 @dataclass
@@ -109,7 +121,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, pulumi.FileAsset):
         return {"fileAsset": value.path}
     if isinstance(value, Mapping):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        signature_key, secret = SECRET_SIGNATURE
+        if value.get(signature_key) == secret:
             return _redacted(value.get("value"))
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -120,7 +133,7 @@ def _plain(value: Any) -> Any:
 
 
 class _RecordingMonitor(MockMonitor):
-    """The mock monitor, also recording each registration with its parent."""
+    """The mock monitor, also recording each registration with its parent, aliases and registered outputs."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
@@ -133,10 +146,31 @@ class _RecordingMonitor(MockMonitor):
             parent = None if parent_type in (None, "pulumi:pulumi:Stack") else request.parent.split("::")[-1]
             inputs = _plain(rpc.deserialize_properties(request.object, keep_unknowns=True))
             urn = self.make_urn(request.parent, request.type, request.name)
-            outputs = _plain(self.resources[urn].state)
+            outputs = _plain(self.resources[urn].state) if urn in self.resources else {}
             dependencies = {key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns}
-            self.plan.append(PlannedResource(request.type, request.name, parent, inputs, outputs, parent_type if parent else None, urn, dependencies))
+            resource = PlannedResource(request.type, request.name, parent, inputs, outputs, parent_type if parent else None, urn, dependencies)
+            resource.aliases.extend(self._alias_urns(request))
+            self.plan.append(resource)
         return response
+
+    def _alias_urns(self, request: Any) -> list[str]:
+        """Alias specs as the engine resolves them: unset parts default to the resource's own name, type and parent."""
+        urns = []
+        for alias in request.aliases:
+            if alias.urn:
+                urns.append(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            urns.append(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
+        return urns
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        registered = _plain(rpc.deserialize_properties(request.outputs, keep_unknowns=True))
+        for resource in self.plan:
+            if resource.urn == request.urn:
+                resource.registered_outputs.update(registered)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 async def _stack_exports() -> dict[str, Any]:
@@ -158,8 +192,8 @@ class _WarningCollector(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def run_program(program: Callable[[], None], *, stack: str, pulumi_config: Mapping[str, str]) -> Plan:
-    """Run `program` as stack `stack` under mocks with the given flat Pulumi config; return its plan."""
+def run_program(program: Callable[[], None], *, stack: str, pulumi_config: Mapping[str, str], project: str = PROJECT) -> Plan:
+    """Run `program` as stack `stack` of `project` under mocks, with the flat Pulumi config the CLI would hand it; return its plan."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # before set_mocks, which binds the runtime to the current loop
     region = pulumi_config.get(REGION_KEY, "us-east-1")
@@ -169,42 +203,27 @@ def run_program(program: Callable[[], None], *, stack: str, pulumi_config: Mappi
     logger = logging.getLogger(f"gpuinfra.preview.{stack}")
     logger.propagate = False
     logger.handlers = [collector]
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, logger=logger)
-    pulumi.runtime.set_all_config(dict(pulumi_config))
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor, logger=logger)
+    handed_over = os.environ.get(CONFIG_ENV)
+    os.environ[CONFIG_ENV] = json.dumps(dict(pulumi_config))
     try:
         loop.run_until_complete(run_pulumi_func(program))
         exports = loop.run_until_complete(_stack_exports())
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+        if handed_over is None:
+            del os.environ[CONFIG_ENV]
+        else:
+            os.environ[CONFIG_ENV] = handed_over
     return Plan(stack=stack, region=region, resources=monitor.plan, outputs=exports, warnings=collector.messages)
-
-
-def _as_pulumi_value(value: Any) -> str:
-    """How the Pulumi CLI hands a config value to a program: objects as JSON, scalars as text."""
-    if isinstance(value, Mapping) and set(value) == {"secure"}:
-        return SECRET_PLACEHOLDER
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def read_stack_file(path: Path) -> dict[str, str]:
-    """Flat Pulumi config from a file shaped like `Pulumi.<stack>.yaml`."""
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config", {}) if isinstance(document, Mapping) else None
-    if not isinstance(config, Mapping):
-        raise ValueError(f"{path}: expected a top-level 'config:' mapping")
-    return {str(key): _as_pulumi_value(value) for key, value in config.items()}
 
 
 def plan_stack(stack: str, config_path: Path | None = None) -> Plan:
     """Plan the real program for `stack` from its committed (or another) stack file."""
     from gpu_inference_platform.program.platform import main
 
-    return run_program(main, stack=stack, pulumi_config=read_stack_file(config_path or Path(f"Pulumi.{stack}.yaml")))
+    return run_program(main, stack=stack, pulumi_config=read_stack_file(config_path or stack_file(stack)))
 
 
 def summary(plan: Plan) -> str:

@@ -9,69 +9,45 @@ as a `ConfigError`, which Pulumi prints without a traceback.
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from gpu_inference_platform.components.instances import CPU_INSTANCE_TYPES, GPU_INSTANCE_TYPES, INSTANCE_TYPES, instance_types_by_compute_capability
+from gpu_inference_platform.components.budget_alarms import BudgetAlarmsArgs, budget_issues
+from gpu_inference_platform.components.gpu_cluster import (
+    SUPPORTED_KUBERNETES_VERSIONS,
+    GpuClusterArgs,
+    SystemNodeGroupArgs,
+    endpoint_issues,
+    system_node_issues,
+)
+from gpu_inference_platform.components.instances import INSTANCE_TYPES, instance_types_by_compute_capability
+from gpu_inference_platform.components.load_balancer import LoadBalancerArgs, load_balancer_issues
+from gpu_inference_platform.components.model_repository import ModelRepositoryArgs
+from gpu_inference_platform.components.monitoring import MonitoringArgs, monitoring_issues
+from gpu_inference_platform.components.network import MIN_AVAILABILITY_ZONES, NetworkArgs, carve_subnets, network_issues
+from gpu_inference_platform.components.spot_fleet import CapacityType, SpotFleetArgs, pool_issues
 from gpu_inference_platform.components.tensorrt_engines import TENSORRT_IMAGE_REPOSITORY, TRITON_IMAGE_REPOSITORY, ngc_release
+from gpu_inference_platform.components.triton_server import TritonServerArgs, serving_pod_issues
+from gpu_inference_platform.components.validation import ConfigError, ConfigIssue, config_key, default_of, parse_cidr
 from gpu_inference_platform.program.regions import REGION_AVAILABILITY_ZONES
+
+__all__ = ["ConfigError", "ConfigIssue", "StackConfig", "load_stack_config", "parse_stack_config", "raw_config"]
 
 PROJECT = "gpu-inference-platform"
 REGION_KEY = "aws:region"
-SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 CLOUDWATCH_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 PRODUCTION_MIN_RETENTION_DAYS = 365
 PRODUCTION_MIN_AVAILABILITY_ZONES = 3
-MIN_AVAILABILITY_ZONES = 2
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
-SPOT_NOTICE_S = 120
 PRODUCTION_MIN_SERVING_REPLICAS = 3
-Severity = Literal["error", "warning"]
-_AUTO_SUBNET_PREFIXES = range(16, 23)
-
-
-@dataclass(frozen=True)
-class ConfigIssue:
-    """One configuration problem: where, what was given, and what is allowed."""
-
-    path: str
-    value: Any
-    problem: str
-    severity: Severity = "error"
-
-    def __str__(self) -> str:
-        return f"{self.path} = {self.value!r}: {self.problem}"
-
-
-class ConfigError(pulumi.RunError):
-    """All problems of a stack configuration, reported together without a traceback."""
-
-    def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = issues
-        lines = "\n".join(f"  - {issue}" for issue in issues)
-        super().__init__(f"invalid stack configuration ({len(issues)} problem(s)):\n{lines}")
-
-
-def _parse_cidr(value: str) -> str:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise ValueError("not a CIDR block; expected the form 10.0.0.0/16") from None
-    try:
-        network = ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        raise ValueError(f"host bits are set; did you mean {ipaddress.ip_network(value, strict=False)}?") from None
-    return str(network)
 
 
 def _check_retention(days: int) -> int:
@@ -80,14 +56,13 @@ def _check_retention(days: int) -> int:
     return days
 
 
-def _require_ipv4(value: str) -> str:
-    if ipaddress.ip_network(value).version != 4:
-        raise ValueError("VPC and subnet ranges must be IPv4 CIDR blocks")
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
     return value
 
 
-Cidr = Annotated[str, AfterValidator(_parse_cidr)]
-Ipv4Cidr = Annotated[str, AfterValidator(_parse_cidr), AfterValidator(_require_ipv4)]
+Cidr = Annotated[str, AfterValidator(parse_cidr)]
 RetentionDays = Annotated[int, AfterValidator(_check_retention)]
 IamPrincipalArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")]
 
@@ -103,41 +78,33 @@ class NodeGroupConfig(_Schema):
     min_size: int = Field(ge=1)
     desired_size: int = Field(ge=1)
     max_size: int = Field(ge=1)
-    root_volume_gib: int = Field(default=50, ge=20, le=1000)
+    root_volume_gib: int = Field(default=default_of(SystemNodeGroupArgs, "root_volume_gib"), ge=20, le=1000)
 
 
 class NetworkConfig(_Schema):
     """VPC layout. Subnets are carved from `cidr` when not given explicitly."""
 
-    cidr: Ipv4Cidr
+    cidr: Cidr
     availability_zones: list[str]
-    private_subnet_cidrs: list[Ipv4Cidr] | None = None
-    public_subnet_cidrs: list[Ipv4Cidr] | None = None
+    private_subnet_cidrs: list[Cidr] | None = None
+    public_subnet_cidrs: list[Cidr] | None = None
     nat_gateways: Literal["single", "perAz"] = "perAz"
-    flow_log_retention_days: RetentionDays = PRODUCTION_MIN_RETENTION_DAYS
+    flow_log_retention_days: RetentionDays = default_of(NetworkArgs, "flow_log_retention_days")
 
     def subnet_plan(self) -> tuple[list[str], list[str]]:
-        """(private, public) subnet CIDRs, one of each per availability zone.
-
-        Default carving: the VPC is split in eight; private subnets take the first
-        blocks (large, for pod IPs), public subnets are /+6 slices of the last block.
-        """
-        vpc = ipaddress.IPv4Network(self.cidr)
-        count = len(self.availability_zones)
-        eighths = list(vpc.subnets(prefixlen_diff=3))
-        private = self.private_subnet_cidrs or [str(n) for n in eighths[:count]]
-        public = self.public_subnet_cidrs or [str(n) for n in list(eighths[-1].subnets(prefixlen_diff=3))[:count]]
-        return list(private), list(public)
+        """(private, public) subnet CIDRs, one of each per availability zone (carved by `network.carve_subnets` unless given)."""
+        private, public = carve_subnets(self.cidr, len(self.availability_zones))
+        return list(self.private_subnet_cidrs or private), list(self.public_subnet_cidrs or public)
 
 
 class ClusterConfig(_Schema):
     """EKS control plane and system node group."""
 
     kubernetes_version: Literal[SUPPORTED_KUBERNETES_VERSIONS]  # type: ignore[valid-type]
-    endpoint_public_access: bool = False
+    endpoint_public_access: bool = default_of(GpuClusterArgs, "endpoint_public_access")
     public_access_cidrs: list[Cidr] = []
     admin_principal_arns: list[IamPrincipalArn] = []
-    log_retention_days: RetentionDays = PRODUCTION_MIN_RETENTION_DAYS
+    log_retention_days: RetentionDays = default_of(GpuClusterArgs, "log_retention_days")
     system_nodes: NodeGroupConfig
 
 
@@ -156,34 +123,38 @@ class FleetConfig(_Schema):
 
     spot: GpuPoolConfig
     on_demand: GpuPoolConfig | None = None
-    root_volume_gib: int = Field(default=200, ge=100, le=2000)
-    ami_alias: str = Field(default="al2023@latest", pattern=r"^al2023@(latest|v\d{8})$")
-    karpenter_version: str = Field(default="1.11.1", pattern=r"^\d+\.\d+\.\d+$")
+    root_volume_gib: int = Field(default=default_of(SpotFleetArgs, "root_volume_gib"), ge=100, le=2000)
+    ami_alias: str = Field(default=default_of(SpotFleetArgs, "ami_alias"), pattern=r"^al2023@(latest|v\d{8})$")
+    karpenter_version: str = Field(default=default_of(SpotFleetArgs, "karpenter_version"), pattern=r"^\d+\.\d+\.\d+$")
+
+
+def _serving_default(field: str) -> Any:
+    return default_of(TritonServerArgs, field)
 
 
 class ServingConfig(_Schema):
-    """The Triton deployment: image and how many replicas the fleet must be able to host."""
+    """The Triton deployment: image and how many replicas the fleet must be able to host (defaults: `TritonServerArgs`)."""
 
     triton_image: str
     """Pinned `nvcr.io/nvidia/tritonserver:YY.MM-py3`; engines are built with the same YY.MM."""
-    gpus_per_replica: int = Field(default=1, ge=1, le=8)
+    gpus_per_replica: int = Field(default=_serving_default("gpus_per_replica"), ge=1, le=8)
     floor_replicas: int = Field(ge=0)
     """Always-on replicas, on the on-demand pool when there is one."""
     min_spot_replicas: int = Field(default=1, ge=1)
     """The elastic Deployment is HPA-managed, and an HPA keeps at least one replica."""
     max_spot_replicas: int = Field(ge=1)
-    model_control_mode: Literal["none", "poll", "explicit"] = "none"
-    cpu_millicores: int = Field(default=3000, ge=500)
-    memory_gib: int = Field(default=12, ge=2)
-    shm_mib: int = Field(default=1024, ge=1)
-    expected_model_load_s: int = Field(default=120, ge=1)
+    model_control_mode: Literal["none", "poll", "explicit"] = _serving_default("model_control_mode")
+    cpu_millicores: int = Field(default=_serving_default("cpu_millicores"), ge=500)
+    memory_gib: int = Field(default=_serving_default("memory_gib"), ge=2)
+    shm_mib: int = Field(default=_serving_default("shm_mib"), ge=1)
+    expected_model_load_s: int = Field(default=_serving_default("expected_model_load_s"), ge=1)
     """How long loading the models may take (startup probe budget must cover it)."""
-    startup_probe_period_s: int = Field(default=10, ge=1)
-    startup_probe_failure_threshold: int = Field(default=30, ge=1)
-    pre_stop_sleep_s: int = Field(default=20, ge=0)
-    exit_timeout_s: int = Field(default=30, ge=1)
-    termination_grace_period_s: int = Field(default=60, ge=1)
-    queue_time_target_ms: int = Field(default=50, ge=1)
+    startup_probe_period_s: int = Field(default=_serving_default("startup_probe_period_s"), ge=1)
+    startup_probe_failure_threshold: int = Field(default=_serving_default("startup_probe_failure_threshold"), ge=1)
+    pre_stop_sleep_s: int = Field(default=_serving_default("pre_stop_sleep_s"), ge=0)
+    exit_timeout_s: int = Field(default=_serving_default("exit_timeout_s"), ge=1)
+    termination_grace_period_s: int = Field(default=_serving_default("termination_grace_period_s"), ge=1)
+    queue_time_target_ms: int = Field(default=_serving_default("queue_time_target_us") // 1000, ge=1)
     """Average queue time per request the spot HPA holds."""
 
 
@@ -193,9 +164,9 @@ class LoadBalancerConfig(_Schema):
     scheme: Literal["internet-facing", "internal"]
     certificate_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")]
     allowed_cidrs: list[Cidr] = Field(min_length=1)
-    deregistration_delay_s: int = Field(default=15, ge=0, le=3600)
-    idle_timeout_s: int = Field(default=60, ge=1, le=4000)
-    access_log_retention_days: int = Field(default=90, ge=1)
+    deregistration_delay_s: int = Field(default=default_of(LoadBalancerArgs, "deregistration_delay_s"), ge=0, le=3600)
+    idle_timeout_s: int = Field(default=default_of(LoadBalancerArgs, "idle_timeout_s"), ge=1, le=4000)
+    access_log_retention_days: int = Field(default=default_of(LoadBalancerArgs, "access_log_retention_days"), ge=1)
 
 
 class ModelRepositoryConfig(_Schema):
@@ -206,7 +177,7 @@ class ModelRepositoryConfig(_Schema):
     engine_targets: list[str] = Field(min_length=1)
     """Compute capabilities that get a TensorRT plan; must cover every GPU the fleet can launch."""
     tensorrt_image: str
-    noncurrent_version_days: int = Field(default=90, ge=1, le=3650)
+    noncurrent_version_days: int = Field(default=default_of(ModelRepositoryArgs, "noncurrent_version_days"), ge=1, le=3650)
 
 
 Percent = Annotated[float, Field(gt=0, le=1000)]
@@ -218,17 +189,17 @@ class BudgetConfig(_Schema):
 
     monthly_usd: float = Field(gt=0)
     alert_emails: list[Email] = Field(min_length=1)
-    actual_thresholds_percent: list[Percent] = Field(default=[50, 80, 100], min_length=1)
-    forecast_threshold_percent: Percent = 100
-    anomaly_threshold_usd: float = Field(default=100, gt=0)
+    actual_thresholds_percent: list[Percent] = Field(default=list(default_of(BudgetAlarmsArgs, "actual_thresholds_percent")), min_length=1)
+    forecast_threshold_percent: Percent = default_of(BudgetAlarmsArgs, "forecast_threshold_percent")
+    anomaly_threshold_usd: float = Field(default=default_of(BudgetAlarmsArgs, "anomaly_threshold_usd"), gt=0)
 
 
 class MonitoringConfig(_Schema):
     """Prometheus retention and storage; where latency and errors alert."""
 
-    retention_days: int = Field(default=15, ge=1, le=365)
-    storage_gib: int = Field(default=50, ge=10, le=2000)
-    p99_latency_ms: float = Field(default=250, gt=0)
+    retention_days: int = Field(default=default_of(MonitoringArgs, "retention_days"), ge=1, le=365)
+    storage_gib: int = Field(default=default_of(MonitoringArgs, "storage_gib"), ge=10, le=2000)
+    p99_latency_ms: Annotated[float, AfterValidator(_finite)] = Field(default=250, gt=0)
     error_ratio: float = Field(default=0.01, gt=0, lt=1)
 
 
@@ -264,7 +235,10 @@ class StackConfig(_Schema):
         return pools
 
 
-# ---------------------------------------------------------------- cross-field rules
+# ---------------------------------------------------------------- rules
+# Each component's own rules (its `*_issues` function, the same one its Args run) on the
+# config keys that feed it, then the environment and cross-component rules that only the
+# stack can see.
 
 Rule = Callable[[StackConfig], Iterator[ConfigIssue]]
 _NET = f"{PROJECT}:network"
@@ -273,7 +247,6 @@ _FLEET = f"{PROJECT}:fleet"
 _SERVING = f"{PROJECT}:serving"
 _MODELS = f"{PROJECT}:modelRepository"
 _LB = f"{PROJECT}:loadBalancer"
-MIN_SHM_MIB_PYTHON_BACKEND = 64
 NODE_RESERVED_MILLICORES = 500
 NODE_RESERVED_GIB = 2
 
@@ -287,53 +260,26 @@ def _region_and_zones(cfg: StackConfig) -> Iterator[ConfigIssue]:
         for i, zone in enumerate(zones):
             if zone not in allowed:
                 yield ConfigIssue(f"{_NET}.availabilityZones[{i}]", zone, f"not a zone of {cfg.region}; allowed: {', '.join(allowed)}")
-    if len(set(zones)) != len(zones):
-        yield ConfigIssue(f"{_NET}.availabilityZones", zones, "zones must be distinct")
     minimum = PRODUCTION_MIN_AVAILABILITY_ZONES if cfg.production else MIN_AVAILABILITY_ZONES
     if len(set(zones)) < minimum:
         yield ConfigIssue(f"{_NET}.availabilityZones", zones, f"needs at least {minimum} zones for environment {cfg.environment}")
 
 
-def _subnets(cfg: StackConfig) -> Iterator[ConfigIssue]:
+def _network(cfg: StackConfig) -> Iterator[ConfigIssue]:
     net = cfg.network
-    vpc = ipaddress.IPv4Network(net.cidr)
-    explicit = {"privateSubnetCidrs": net.private_subnet_cidrs, "publicSubnetCidrs": net.public_subnet_cidrs}
-    if None in explicit.values() and vpc.prefixlen not in _AUTO_SUBNET_PREFIXES:
-        yield ConfigIssue(f"{_NET}.cidr", net.cidr, "automatic subnet carving needs a /16 to /22 VPC; give privateSubnetCidrs and publicSubnetCidrs explicitly")
-        return
-    for key, cidrs in explicit.items():
-        if cidrs is not None and len(cidrs) != len(net.availability_zones):
-            yield ConfigIssue(f"{_NET}.{key}", cidrs, f"needs exactly one subnet per availability zone ({len(net.availability_zones)})")
-    private, public = net.subnet_plan()
-    labelled = [(f"privateSubnetCidrs[{i}]", c) for i, c in enumerate(private)] + [(f"publicSubnetCidrs[{i}]", c) for i, c in enumerate(public)]
-    for i, (key, cidr) in enumerate(labelled):
-        subnet = ipaddress.IPv4Network(cidr)
-        if not subnet.subnet_of(vpc):
-            yield ConfigIssue(f"{_NET}.{key}", cidr, f"outside the VPC range {net.cidr}")
-        for other_key, other in labelled[i + 1 :]:
-            if subnet.overlaps(ipaddress.IPv4Network(other)):
-                yield ConfigIssue(f"{_NET}.{key}", cidr, f"overlaps {other_key} ({other})")
+    yield from network_issues(config_key(_NET), net.cidr, net.availability_zones, net.private_subnet_cidrs, net.public_subnet_cidrs)
 
 
 def _endpoint(cfg: StackConfig) -> Iterator[ConfigIssue]:
     cluster = cfg.cluster
     if cluster.endpoint_public_access and cfg.production:
         yield ConfigIssue(f"{_CLUSTER}.endpointPublicAccess", True, "production clusters must use the private endpoint only; allowed: false")
-    for i, cidr in enumerate(cluster.public_access_cidrs):
-        if cidr in OPEN_CIDRS:
-            yield ConfigIssue(f"{_CLUSTER}.publicAccessCidrs[{i}]", cidr, "opens the API server to the internet; list your office/VPN ranges instead")
-    if cluster.endpoint_public_access and not cluster.public_access_cidrs:
-        yield ConfigIssue(f"{_CLUSTER}.publicAccessCidrs", [], "a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)")
+    yield from endpoint_issues(config_key(_CLUSTER), cluster.endpoint_public_access, cluster.public_access_cidrs, cluster.admin_principal_arns)
 
 
 def _system_nodes(cfg: StackConfig) -> Iterator[ConfigIssue]:
     nodes = cfg.cluster.system_nodes
-    path = f"{_CLUSTER}.systemNodes"
-    if nodes.instance_type not in INSTANCE_TYPES:
-        yield ConfigIssue(f"{path}.instanceType", nodes.instance_type, f"unknown instance type; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
-    elif INSTANCE_TYPES[nodes.instance_type].gpu is not None:
-        yield ConfigIssue(f"{path}.instanceType", nodes.instance_type, f"system nodes must not use GPU instances; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
-    yield from check_scaling_bounds(path, nodes.min_size, nodes.desired_size, nodes.max_size, ("minSize", "desiredSize", "maxSize"))
+    yield from system_node_issues(config_key(f"{_CLUSTER}.systemNodes"), nodes.instance_type, nodes.min_size, nodes.desired_size, nodes.max_size)
 
 
 def _retention(cfg: StackConfig) -> Iterator[ConfigIssue]:
@@ -348,48 +294,28 @@ def _gpu_pools(cfg: StackConfig) -> Iterator[ConfigIssue]:
     gpus_per_replica = cfg.serving.gpus_per_replica
     for key, pool in cfg.named_pools().items():
         path = f"{_FLEET}.{key}"
+        capacity_type: CapacityType = "spot" if key == "spot" else "on-demand"
+        yield from pool_issues(
+            config_key(path),
+            capacity_type,
+            instance_types=pool.instance_types,
+            zones=cfg.pool_zones(pool),
+            gpu_limit=pool.gpu_limit,
+            termination_grace_period_s=pool.termination_grace_period_s,
+        )
         for i, name in enumerate(pool.instance_types):
             instance = INSTANCE_TYPES.get(name)
-            if instance is None or instance.gpu is None:
-                reason = "unknown instance type" if instance is None else "has no GPU"
-                yield ConfigIssue(f"{path}.instanceTypes[{i}]", name, f"{reason}; allowed: {', '.join(GPU_INSTANCE_TYPES)}")
-            elif instance.gpu.count < gpus_per_replica:
+            if instance is not None and instance.gpu is not None and instance.gpu.count < gpus_per_replica:
                 yield ConfigIssue(
                     f"{path}.instanceTypes[{i}]", name, f"has {instance.gpu.count} GPU(s), fewer than serving.gpusPerReplica ({gpus_per_replica})"
                 )
-        architectures = sorted({INSTANCE_TYPES[t].cpu_architecture for t in pool.instance_types if t in INSTANCE_TYPES})
-        if len(architectures) > 1:
-            yield ConfigIssue(
-                f"{path}.instanceTypes", pool.instance_types, f"mixes CPU architectures ({', '.join(architectures)}); one pool must use one architecture"
-            )
-        zones = cfg.pool_zones(pool)
         for i, zone in enumerate(pool.availability_zones or []):
             if zone not in cfg.network.availability_zones:
                 yield ConfigIssue(f"{path}.availabilityZones[{i}]", zone, f"not a zone of the network; allowed: {', '.join(cfg.network.availability_zones)}")
-        if key == "spot":
-            if len(set(zones)) < MIN_AVAILABILITY_ZONES:
-                yield ConfigIssue(
-                    f"{path}.availabilityZones", zones, f"a spot pool needs at least {MIN_AVAILABILITY_ZONES} zones to survive a zonal capacity shortage"
-                )
-            if len({INSTANCE_TYPES[t].family for t in pool.instance_types if t in INSTANCE_TYPES}) < 2:
-                yield ConfigIssue(
-                    f"{path}.instanceTypes",
-                    pool.instance_types,
-                    "a spot pool with one instance family is interrupted all at once; list at least two",
-                    "warning",
-                )
-            if pool.termination_grace_period_s > SPOT_NOTICE_S:
-                yield ConfigIssue(
-                    f"{path}.terminationGracePeriodS",
-                    pool.termination_grace_period_s,
-                    f"spot nodes get a {SPOT_NOTICE_S} s notice; allowed: 30..{SPOT_NOTICE_S}",
-                )
 
 
 def _fleet_covers_serving(cfg: StackConfig) -> Iterator[ConfigIssue]:
     serving = cfg.serving
-    if serving.min_spot_replicas > serving.max_spot_replicas:
-        yield ConfigIssue(f"{_SERVING}.minSpotReplicas", serving.min_spot_replicas, f"greater than maxSpotReplicas ({serving.max_spot_replicas})")
     if cfg.production and serving.floor_replicas + serving.min_spot_replicas < PRODUCTION_MIN_SERVING_REPLICAS:
         yield ConfigIssue(
             f"{_SERVING}.floorReplicas",
@@ -457,19 +383,20 @@ def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
     serving = cfg.serving
     if cfg.production and serving.model_control_mode != "none":
         yield ConfigIssue(f"{_SERVING}.modelControlMode", serving.model_control_mode, "production serves a fixed repository; allowed: none")
-    drain = serving.pre_stop_sleep_s + serving.exit_timeout_s
-    if serving.termination_grace_period_s < drain:
-        yield ConfigIssue(
-            f"{_SERVING}.terminationGracePeriodS",
-            serving.termination_grace_period_s,
-            f"shorter than preStopSleepS + exitTimeoutS ({drain}); in-flight requests would be killed",
-        )
-    if serving.termination_grace_period_s > SPOT_NOTICE_S:
-        yield ConfigIssue(
-            f"{_SERVING}.terminationGracePeriodS",
-            serving.termination_grace_period_s,
-            f"spot replicas get a {SPOT_NOTICE_S} s notice; allowed: <= {SPOT_NOTICE_S}",
-        )
+    yield from serving_pod_issues(
+        config_key(_SERVING),
+        floor_replicas=serving.floor_replicas,
+        min_spot_replicas=serving.min_spot_replicas,
+        max_spot_replicas=serving.max_spot_replicas,
+        memory_gib=serving.memory_gib,
+        shm_mib=serving.shm_mib,
+        expected_model_load_s=serving.expected_model_load_s,
+        startup_probe_period_s=serving.startup_probe_period_s,
+        startup_probe_failure_threshold=serving.startup_probe_failure_threshold,
+        pre_stop_sleep_s=serving.pre_stop_sleep_s,
+        exit_timeout_s=serving.exit_timeout_s,
+        termination_grace_period_s=serving.termination_grace_period_s,
+    )
     if serving.pre_stop_sleep_s <= cfg.load_balancer.deregistration_delay_s:
         yield ConfigIssue(
             f"{_SERVING}.preStopSleepS",
@@ -477,17 +404,6 @@ def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
             f"must exceed loadBalancer.deregistrationDelayS ({cfg.load_balancer.deregistration_delay_s}) "
             "so the ALB stops sending before Triton stops accepting",
         )
-    budget = serving.startup_probe_period_s * serving.startup_probe_failure_threshold
-    if budget < serving.expected_model_load_s:
-        yield ConfigIssue(
-            f"{_SERVING}.startupProbeFailureThreshold",
-            serving.startup_probe_failure_threshold,
-            f"startup budget {budget} s (period x threshold) is below expectedModelLoadS ({serving.expected_model_load_s})",
-        )
-    if serving.shm_mib >= serving.memory_gib * 1024:
-        yield ConfigIssue(f"{_SERVING}.shmMib", serving.shm_mib, f"/dev/shm counts against the memory limit ({serving.memory_gib} GiB); keep it well below")
-    elif serving.shm_mib < MIN_SHM_MIB_PYTHON_BACKEND:
-        yield ConfigIssue(f"{_SERVING}.shmMib", serving.shm_mib, f"the Python backend needs at least {MIN_SHM_MIB_PYTHON_BACKEND} MiB of /dev/shm")
     for key, pool in cfg.named_pools().items():
         for i, name in enumerate(pool.instance_types):
             instance = INSTANCE_TYPES.get(name)
@@ -501,18 +417,23 @@ def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
                 )
 
 
-def check_scaling_bounds(path: str, minimum: int, desired: int, maximum: int, keys: tuple[str, str, str]) -> Iterator[ConfigIssue]:
-    """min <= desired <= max, reported against the key that breaks it."""
-    min_key, desired_key, max_key = keys
-    if minimum > maximum:
-        yield ConfigIssue(f"{path}.{min_key}", minimum, f"greater than {max_key} ({maximum})")
-    elif not minimum <= desired <= maximum:
-        yield ConfigIssue(f"{path}.{desired_key}", desired, f"outside [{min_key}, {max_key}] = [{minimum}, {maximum}]")
+def _edge_and_spend(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    edge, budget, watch = cfg.load_balancer, cfg.budget, cfg.monitoring
+    yield from load_balancer_issues(config_key(_LB), edge.certificate_arn, edge.allowed_cidrs)
+    yield from budget_issues(
+        config_key(f"{PROJECT}:budget"),
+        monthly_usd=budget.monthly_usd,
+        alert_emails=budget.alert_emails,
+        actual_thresholds_percent=budget.actual_thresholds_percent,
+        forecast_threshold_percent=budget.forecast_threshold_percent,
+        anomaly_threshold_usd=budget.anomaly_threshold_usd,
+    )
+    yield from monitoring_issues(config_key(f"{PROJECT}:monitoring"), watch.retention_days, watch.storage_gib)
 
 
 RULES: tuple[Rule, ...] = (
     _region_and_zones,
-    _subnets,
+    _network,
     _endpoint,
     _system_nodes,
     _retention,
@@ -521,6 +442,7 @@ RULES: tuple[Rule, ...] = (
     _engines_cover_fleet,
     _images,
     _serving_pods,
+    _edge_and_spend,
 )
 
 
@@ -595,10 +517,12 @@ def raw_config(pulumi_config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_stack_config() -> StackConfig:
-    """Read and validate the running stack's Pulumi config; warnings go to the Pulumi log."""
-    from pulumi.runtime.config import CONFIG, get_config_env
+    """Read and validate the running stack's Pulumi config; warnings go to the Pulumi log.
 
-    config, warnings = parse_stack_config(raw_config({**get_config_env(), **CONFIG.get()}))
+    The Pulumi CLI hands a program its whole config as `PULUMI_CONFIG` (JSON), which
+    `pulumi.runtime.get_config_env()` reads; the whole map is needed to reject unknown keys.
+    """
+    config, warnings = parse_stack_config(raw_config(pulumi.runtime.get_config_env()))
     for warning in warnings:
         pulumi.log.warn(f"config: {warning}")
     return config

@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from gpu_inference_platform.components.base import tag_transformation
 from gpu_inference_platform.components.budget_alarms import BudgetAlarms, BudgetAlarmsArgs
+from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from gpu_inference_platform.components.iam import AccountContext
 from gpu_inference_platform.components.instances import instance_types_by_compute_capability
@@ -88,6 +89,148 @@ def built_model_repository(config: StackConfig) -> Manifest:
     return manifest
 
 
+def network_args(config: StackConfig, account: AccountContext) -> NetworkArgs:
+    """The VPC of the stack."""
+    net = config.network
+    return NetworkArgs(
+        cidr=net.cidr,
+        availability_zones=net.availability_zones,
+        private_subnet_cidrs=net.private_subnet_cidrs,
+        public_subnet_cidrs=net.public_subnet_cidrs,
+        nat_gateway_per_az=net.nat_gateways == "perAz",
+        flow_log_retention_days=net.flow_log_retention_days,
+        cluster_name=cluster_name(),
+        account=account,
+    )
+
+
+def cluster_args(config: StackConfig, network: Network, account: AccountContext) -> GpuClusterArgs:
+    """The EKS cluster in the network's private subnets."""
+    settings, nodes = config.cluster, config.cluster.system_nodes
+    return GpuClusterArgs(
+        cluster_name=cluster_name(),
+        kubernetes_version=settings.kubernetes_version,
+        private_subnet_ids=network.private_subnet_ids,
+        system_nodes=SystemNodeGroupArgs(nodes.instance_type, nodes.min_size, nodes.desired_size, nodes.max_size, nodes.root_volume_gib),
+        account=account,
+        log_retention_days=settings.log_retention_days,
+        endpoint_public_access=settings.endpoint_public_access,
+        public_access_cidrs=settings.public_access_cidrs,
+        admin_principal_arns=settings.admin_principal_arns,
+    )
+
+
+def fleet_args(config: StackConfig, cluster: ClusterRef, account: AccountContext) -> SpotFleetArgs:
+    """Karpenter and the GPU pools."""
+    return SpotFleetArgs(
+        cluster=cluster,
+        account=account,
+        pools=gpu_pools(config),
+        instance_tags={**stack_tags(config), "component": "spotfleet"},
+        root_volume_gib=config.fleet.root_volume_gib,
+        ami_alias=config.fleet.ami_alias,
+        karpenter_version=config.fleet.karpenter_version,
+    )
+
+
+def model_repository_args(config: StackConfig, manifest: Manifest, cluster: ClusterRef, account: AccountContext) -> ModelRepositoryArgs:
+    """The model bucket, the build it publishes, and engine Jobs for every GPU family of the fleet."""
+    spec = config.model_repository
+    return ModelRepositoryArgs(
+        repository_dir=Path(spec.build_dir),
+        manifest=manifest,
+        account=account,
+        noncurrent_version_days=spec.noncurrent_version_days,
+        engines=EngineBuildArgs(
+            tensorrt_image=spec.tensorrt_image,
+            profiles=load_engine_profiles(Path(spec.build_dir)),
+            instance_types_by_capability=instance_types_by_compute_capability(t for pool in gpu_pools(config) for t in pool.instance_types),
+            cluster=cluster,
+        ),
+    )
+
+
+def triton_args(config: StackConfig, models: ModelRepository, cluster: ClusterRef) -> TritonServerArgs:
+    """Triton serving the published build: floor on on-demand (when the fleet has it), elastic tier on spot."""
+    serving = config.serving
+    return TritonServerArgs(
+        image=serving.triton_image,
+        model_bucket=models.bucket_name,
+        model_prefix=models.prefix,
+        model_tree_hash=models.tree_hash,
+        model_read_policy_arn=models.read_policy_arn,
+        cluster=cluster,
+        floor_capacity_type="on-demand" if config.fleet.on_demand is not None else "spot",
+        floor_replicas=serving.floor_replicas,
+        min_spot_replicas=serving.min_spot_replicas,
+        max_spot_replicas=serving.max_spot_replicas,
+        gpus_per_replica=serving.gpus_per_replica,
+        cpu_millicores=serving.cpu_millicores,
+        memory_gib=serving.memory_gib,
+        shm_mib=serving.shm_mib,
+        model_control_mode=serving.model_control_mode,
+        expected_model_load_s=serving.expected_model_load_s,
+        startup_probe_period_s=serving.startup_probe_period_s,
+        startup_probe_failure_threshold=serving.startup_probe_failure_threshold,
+        pre_stop_sleep_s=serving.pre_stop_sleep_s,
+        exit_timeout_s=serving.exit_timeout_s,
+        termination_grace_period_s=serving.termination_grace_period_s,
+        queue_time_target_us=serving.queue_time_target_ms * 1000,
+    )
+
+
+def load_balancer_args(config: StackConfig, network: Network, cluster: ClusterRef, triton: TritonServer, account: AccountContext) -> LoadBalancerArgs:
+    """The ALB in front of Triton: public subnets when internet-facing, private ones when internal."""
+    edge = config.load_balancer
+    return LoadBalancerArgs(
+        cluster=cluster,
+        vpc_id=network.vpc_id,
+        vpc_cidr=config.network.cidr,
+        subnet_ids=network.public_subnet_ids if edge.scheme == "internet-facing" else network.private_subnet_ids,
+        account=account,
+        region=config.region,
+        certificate_arn=edge.certificate_arn,
+        allowed_cidrs=edge.allowed_cidrs,
+        triton_namespace=triton.namespace,
+        triton_service=triton.service_name,
+        scheme=edge.scheme,
+        deletion_protection=config.production,
+        deregistration_delay_s=edge.deregistration_delay_s,
+        idle_timeout_s=edge.idle_timeout_s,
+        access_log_retention_days=edge.access_log_retention_days,
+    )
+
+
+def budget_args(config: StackConfig, fleet: SpotFleet, account: AccountContext) -> BudgetAlarmsArgs:
+    """The stack's budget, counting spend tagged with this stack, stopping the fleet's scale-out at 100%."""
+    budget = config.budget
+    return BudgetAlarmsArgs(
+        monthly_usd=budget.monthly_usd,
+        cost_allocation_tag=("stack", pulumi.get_stack()),
+        alert_emails=budget.alert_emails,
+        capacity_controller_role_name=fleet.controller_role_name,
+        account=account,
+        actual_thresholds_percent=budget.actual_thresholds_percent,
+        forecast_threshold_percent=budget.forecast_threshold_percent,
+        anomaly_threshold_usd=budget.anomaly_threshold_usd,
+    )
+
+
+def monitoring_args(config: StackConfig, triton: TritonServer, load_balancer: LoadBalancer, budget: BudgetAlarms) -> MonitoringArgs:
+    """Metrics, alert rules and alarms of the serving path, alerting on the budget's topic."""
+    watch = config.monitoring
+    return MonitoringArgs(
+        triton_namespace=triton.namespace,
+        triton_service=triton.service_name,
+        alert_topic_arn=budget.topic_arn,
+        load_balancer_arn_suffix=load_balancer.arn_suffix,
+        target_group_arn_suffix=load_balancer.target_group_arn_suffix,
+        retention_days=watch.retention_days,
+        storage_gib=watch.storage_gib,
+        thresholds=AlertThresholds(p99_latency_ms=watch.p99_latency_ms, error_ratio=watch.error_ratio, queue_time_ms=4 * config.serving.queue_time_target_ms),
+    )
+
+
 def build_platform(config: StackConfig) -> Platform:
     """Create every component of the stack described by `config`."""
     manifest = built_model_repository(config)
@@ -97,154 +240,22 @@ def build_platform(config: StackConfig) -> Platform:
         partition=aws.get_partition_output().partition,
         region=config.region,
     )
-    name = cluster_name()
-    private_cidrs, public_cidrs = config.network.subnet_plan()
-    network = Network(
-        "network",
-        NetworkArgs(
-            cidr_block=config.network.cidr,
-            availability_zones=config.network.availability_zones,
-            private_subnet_cidrs=private_cidrs,
-            public_subnet_cidrs=public_cidrs,
-            nat_gateway_per_az=config.network.nat_gateways == "perAz",
-            flow_log_retention_days=config.network.flow_log_retention_days,
-            cluster_name=name,
-            account=account,
-        ),
-    )
-    nodes = config.cluster.system_nodes
-    cluster = GpuCluster(
-        "gpu",
-        GpuClusterArgs(
-            cluster_name=name,
-            kubernetes_version=config.cluster.kubernetes_version,
-            private_subnet_ids=network.private_subnet_ids,
-            system_nodes=SystemNodeGroupArgs(nodes.instance_type, nodes.min_size, nodes.desired_size, nodes.max_size, nodes.root_volume_gib),
-            account=account,
-            log_retention_days=config.cluster.log_retention_days,
-            endpoint_public_access=config.cluster.endpoint_public_access,
-            public_access_cidrs=config.cluster.public_access_cidrs,
-            admin_principal_arns=config.cluster.admin_principal_arns,
-        ),
-    )
-    pools = gpu_pools(config)
-    fleet = SpotFleet(
-        "gpu-fleet",
-        SpotFleetArgs(
-            cluster_name=cluster.cluster_name,
-            cluster_arn=cluster.cluster_arn,
-            cluster_endpoint=cluster.endpoint,
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer_url=cluster.oidc_issuer_url,
-            account=account,
-            pools=pools,
-            instance_tags={**stack_tags(config), "component": "spotfleet"},
-            root_volume_gib=config.fleet.root_volume_gib,
-            ami_alias=config.fleet.ami_alias,
-            karpenter_version=config.fleet.karpenter_version,
-        ),
-        pulumi.ResourceOptions(providers=[cluster.provider]),
-    )
-    spec = config.model_repository
+    network = Network("network", network_args(config, account))
+    cluster = GpuCluster("gpu", cluster_args(config, network, account))
+    in_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
+    fleet = SpotFleet("gpu-fleet", fleet_args(config, cluster.ref, account), in_cluster)
     models = ModelRepository(
         "models",
-        ModelRepositoryArgs(
-            repository_dir=Path(spec.build_dir),
-            manifest=manifest,
-            account=account,
-            noncurrent_version_days=spec.noncurrent_version_days,
-            engines=EngineBuildArgs(
-                tensorrt_image=spec.tensorrt_image,
-                profiles=load_engine_profiles(Path(spec.build_dir)),
-                instance_types_by_capability=instance_types_by_compute_capability(t for pool in pools for t in pool.instance_types),
-                oidc_provider_arn=cluster.oidc_provider_arn,
-                oidc_issuer_url=cluster.oidc_issuer_url,
-            ),
-        ),
-        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[fleet]),
+        model_repository_args(config, manifest, cluster.ref, account),
+        pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[fleet])),
     )
-    serving = config.serving
     triton = TritonServer(
-        "triton",
-        TritonServerArgs(
-            image=serving.triton_image,
-            model_bucket=models.bucket_name,
-            model_prefix=models.prefix,
-            model_tree_hash=models.tree_hash,
-            model_read_policy_arn=models.read_policy_arn,
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer_url=cluster.oidc_issuer_url,
-            floor_capacity_type="on-demand" if config.fleet.on_demand is not None else "spot",
-            floor_replicas=serving.floor_replicas,
-            min_spot_replicas=serving.min_spot_replicas,
-            max_spot_replicas=serving.max_spot_replicas,
-            gpus_per_replica=serving.gpus_per_replica,
-            cpu_millicores=serving.cpu_millicores,
-            memory_gib=serving.memory_gib,
-            shm_mib=serving.shm_mib,
-            model_control_mode=serving.model_control_mode,
-            startup_probe_period_s=serving.startup_probe_period_s,
-            startup_probe_failure_threshold=serving.startup_probe_failure_threshold,
-            pre_stop_sleep_s=serving.pre_stop_sleep_s,
-            exit_timeout_s=serving.exit_timeout_s,
-            termination_grace_period_s=serving.termination_grace_period_s,
-            queue_time_target_us=serving.queue_time_target_ms * 1000,
-        ),
-        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[fleet, models]),
+        "triton", triton_args(config, models, cluster.ref), pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[fleet, models]))
     )
-    edge = config.load_balancer
-    load_balancer = LoadBalancer(
-        "alb",
-        LoadBalancerArgs(
-            cluster_name=cluster.cluster_name,
-            vpc_id=network.vpc_id,
-            vpc_cidr=config.network.cidr,
-            subnet_ids=network.public_subnet_ids if edge.scheme == "internet-facing" else network.private_subnet_ids,
-            pod_security_group_id=cluster.cluster_security_group_id,
-            oidc_provider_arn=cluster.oidc_provider_arn,
-            oidc_issuer_url=cluster.oidc_issuer_url,
-            account=account,
-            region=config.region,
-            scheme=edge.scheme,
-            certificate_arn=edge.certificate_arn,
-            allowed_cidrs=edge.allowed_cidrs,
-            triton_namespace=triton.namespace,
-            triton_service=triton.service_name,
-            deletion_protection=config.production,
-            deregistration_delay_s=edge.deregistration_delay_s,
-            idle_timeout_s=edge.idle_timeout_s,
-            access_log_retention_days=edge.access_log_retention_days,
-        ),
-        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[triton]),
-    )
-    budget = BudgetAlarms(
-        "budget",
-        BudgetAlarmsArgs(
-            monthly_limit_usd=config.budget.monthly_usd,
-            cost_allocation_tag=("stack", pulumi.get_stack()),
-            alert_emails=config.budget.alert_emails,
-            actual_thresholds_percent=config.budget.actual_thresholds_percent,
-            forecast_threshold_percent=config.budget.forecast_threshold_percent,
-            anomaly_threshold_usd=config.budget.anomaly_threshold_usd,
-            capacity_controller_role_name=fleet.controller_role_name,
-            account=account,
-        ),
-    )
-    watch = config.monitoring
-    monitoring = Monitoring(
-        "monitoring",
-        MonitoringArgs(
-            retention_days=watch.retention_days,
-            storage_gib=watch.storage_gib,
-            triton_namespace=triton.namespace,
-            triton_service=triton.service_name,
-            alert_topic_arn=budget.topic_arn,
-            load_balancer_arn_suffix=load_balancer.arn_suffix,
-            target_group_arn_suffix=load_balancer.target_group_arn_suffix,
-            thresholds=AlertThresholds(p99_latency_ms=watch.p99_latency_ms, error_ratio=watch.error_ratio, queue_time_ms=4 * serving.queue_time_target_ms),
-        ),
-        pulumi.ResourceOptions(providers=[cluster.provider], depends_on=[triton]),
-    )
+    after_triton = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[triton]))
+    load_balancer = LoadBalancer("alb", load_balancer_args(config, network, cluster.ref, triton, account), after_triton)
+    budget = BudgetAlarms("budget", budget_args(config, fleet, account))
+    monitoring = Monitoring("monitoring", monitoring_args(config, triton, load_balancer, budget), after_triton)
     return Platform(
         network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer, budget=budget, monitoring=monitoring
     )
@@ -258,7 +269,7 @@ def main() -> None:
     pulumi.export("clusterEndpoint", platform.cluster.endpoint)
     pulumi.export("oidcProviderArn", platform.cluster.oidc_provider_arn)
     pulumi.export("kubeconfig", platform.cluster.kubeconfig)
-    pulumi.export("fleetComputeCapabilities", sorted(platform.fleet.compute_capabilities))
+    pulumi.export("fleetComputeCapabilities", platform.fleet.compute_capabilities)
     pulumi.export("fleetMaxGpus", platform.fleet.max_gpus)
     pulumi.export("fleetMaxGpuHoursPerMonth", platform.fleet.max_gpu_hours_per_month)
     pulumi.export("modelTreeHash", platform.models.tree_hash)
