@@ -17,7 +17,8 @@ from gpu_inference_platform.program.stack_files import read_stack_file
 from gpu_inference_platform.program.config import ConfigError, StackConfig, parse_stack_config, raw_config
 
 ROOT = Path(__file__).resolve().parent.parent
-STACKS = ("dev", "staging", "prod")
+STACKS = tuple(sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in ROOT.glob("Pulumi.*.yaml")))
+"""Every committed stack, derived from its `Pulumi.<stack>.yaml` (a new stack file is tested without further edits)."""
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,44 @@
+"""The components: each a `gpuinfra:<module>:<Type>` ComponentResource taking `(name, args, opts)`.
+
+Every `*Args` validates itself and documents each field; every component registers all
+its outputs. Import from here (or from the package root) rather than from the modules.
+"""
+
+from gpu_inference_platform.components.budget_alarms import BudgetAlarms, BudgetAlarmsArgs
+from gpu_inference_platform.components.cluster_ref import ClusterRef
+from gpu_inference_platform.components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
+from gpu_inference_platform.components.iam import AccountContext
+from gpu_inference_platform.components.load_balancer import LoadBalancer, LoadBalancerArgs
+from gpu_inference_platform.components.model_repository import EngineBuildArgs, ModelRepository, ModelRepositoryArgs
+from gpu_inference_platform.components.monitoring import AlertThresholds, Monitoring, MonitoringArgs
+from gpu_inference_platform.components.network import Network, NetworkArgs
+from gpu_inference_platform.components.spot_fleet import GpuPoolArgs, SpotFleet, SpotFleetArgs
+from gpu_inference_platform.components.triton_server import TritonServer, TritonServerArgs
+from gpu_inference_platform.components.validation import ConfigError, ConfigIssue
+
+__all__ = [
+    "AccountContext",
+    "AlertThresholds",
+    "BudgetAlarms",
+    "BudgetAlarmsArgs",
+    "ClusterRef",
+    "ConfigError",
+    "ConfigIssue",
+    "EngineBuildArgs",
+    "GpuCluster",
+    "GpuClusterArgs",
+    "GpuPoolArgs",
+    "LoadBalancer",
+    "LoadBalancerArgs",
+    "ModelRepository",
+    "ModelRepositoryArgs",
+    "Monitoring",
+    "MonitoringArgs",
+    "Network",
+    "NetworkArgs",
+    "SpotFleet",
+    "SpotFleetArgs",
+    "SystemNodeGroupArgs",
+    "TritonServer",
+    "TritonServerArgs",
+]

@@ -81,6 +81,30 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 return {"arn": f"arn:{MOCK_PARTITION}:logs:{self.region}:{MOCK_ACCOUNT_ID}:log-group:{inputs.get('name', resource_id)}"}
         return {}
 
+    def existing_cluster(self, name: str) -> dict[str, Any]:
+        """`aws.eks.get_cluster` of a cluster the program does not manage (the examples use one)."""
+        oidc_id = _digest(name, 32).upper()
+        return {
+            "id": name,
+            "name": name,
+            "arn": f"arn:{MOCK_PARTITION}:eks:{self.region}:{MOCK_ACCOUNT_ID}:cluster/{name}",
+            "endpoint": f"https://{oidc_id}.gr7.{self.region}.eks.amazonaws.com",
+            "version": "1.34",
+            "status": "ACTIVE",
+            "certificateAuthorities": [{"data": base64.b64encode(b"mock-ca-certificate").decode()}],
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"}]}],
+            "vpcConfig": {
+                "clusterSecurityGroupId": f"sg-{_digest(name, 17)}",
+                "controlPlaneEgressMode": "AWS_MANAGED",
+                "endpointPrivateAccess": True,
+                "endpointPublicAccess": False,
+                "publicAccessCidrs": [],
+                "securityGroupIds": [],
+                "subnetIds": [f"subnet-{_digest(name + zone, 17)}" for zone in "abc"],
+                "vpcId": f"vpc-{_digest(name, 17)}",
+            },
+        }
+
     def _elb_arn(self, resource: str) -> str:
         return f"arn:{MOCK_PARTITION}:elasticloadbalancing:{self.region}:{MOCK_ACCOUNT_ID}:{resource}"
 
@@ -92,4 +116,6 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 return {"partition": MOCK_PARTITION, "dnsSuffix": "amazonaws.com", "id": MOCK_PARTITION}, []
             case "aws:index/getRegion:getRegion":
                 return {"name": self.region, "region": self.region, "id": self.region}, []
+            case "aws:eks/getCluster:getCluster":
+                return self.existing_cluster(args.args["name"]), []
         raise NotImplementedError(f"no mock for invoke {args.token}")

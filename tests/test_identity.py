@@ -1,0 +1,115 @@
+"""Resource identity across the library restructure (0.2.0), and the library's shape.
+
+`tests/data/urns/<stack>.txt` is the URN set each committed stack planned at commit
+3b90bf5, before the restructure. A `pulumi up` after an upgrade must not replace
+anything: every old URN is either still planned or named by an alias of the resource
+that replaced it, and every new URN is either old or carries such an alias.
+Re-baseline the files (and write MIGRATIONS.md) only for a deliberate change of resources.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from gpu_inference_platform.preview.harness import Plan
+from tests.conftest import ROOT, STACKS
+
+URNS = ROOT / "tests" / "data" / "urns"
+COMPONENTS = ROOT / "src" / "gpu_inference_platform" / "components"
+COMPONENT_MODULES = {
+    "budget_alarms",
+    "gpu_cluster",
+    "load_balancer",
+    "model_repository",
+    "monitoring",
+    "network",
+    "spot_fleet",
+    "triton_server",
+}
+
+
+def _renamed(plan: Plan, before: set[str]) -> dict[str, set[str]]:
+    """New URN -> the old URNs its aliases name (provider type aliases such as BucketV2 -> Bucket name no old URN)."""
+    return {r.urn: set(r.aliases) & before for r in plan.resources if r.urn not in before}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_resource_is_replaced_by_the_restructure(plans: dict[str, Plan], stack: str) -> None:
+    before = set((URNS / f"{stack}.txt").read_text().split())
+    renamed = _renamed(plans[stack], before)
+    gone = before - {r.urn for r in plans[stack].resources}
+    assert all(len(old) == 1 for old in renamed.values()), renamed
+    assert {old for olds in renamed.values() for old in olds} == gone
+
+
+def test_the_renames_are_the_positional_children(plans: dict[str, Plan]) -> None:
+    before = set((URNS / "prod.txt").read_text().split())
+    renamed = {new.rsplit("::", 1)[-1]: sorted(o.rsplit("::", 1)[-1] for o in old) for new, old in _renamed(plans["prod"], before).items()}
+    assert renamed == {
+        "gpu-admin-123456789012-role/platform-admins": ["gpu-admin-0"],
+        "budget-email-ml-platform-oncall@example.com": ["budget-email-0"],
+        "budget-email-finops@example.com": ["budget-email-1"],
+        "alb-alb-443-0.0.0.0/0": ["alb-alb-443-0"],
+        "alb-alb-80-0.0.0.0/0": ["alb-alb-80-0"],
+    }
+
+
+def test_every_component_registers_all_its_outputs(plans: dict[str, Plan]) -> None:
+    registered = {r.type: sorted(r.registered_outputs) for r in plans["prod"].roots()}
+    assert registered == {
+        "gpuinfra:network:Network": ["private_subnet_ids", "public_subnet_ids", "vpc_id"],
+        "gpuinfra:gpucluster:GpuCluster": [
+            "cluster_arn",
+            "cluster_name",
+            "cluster_security_group_id",
+            "endpoint",
+            "kubeconfig",
+            "kubernetes_version",
+            "oidc_issuer_url",
+            "oidc_provider_arn",
+        ],
+        "gpuinfra:spotfleet:SpotFleet": [
+            "compute_capabilities",
+            "controller_role_arn",
+            "controller_role_name",
+            "interruption_queue_url",
+            "max_gpu_hours_per_month",
+            "max_gpus",
+            "node_class_name",
+            "node_pool_names",
+            "node_role_name",
+        ],
+        "gpuinfra:modelrepository:ModelRepository": ["bucket_name", "engine_job_names", "kms_key_arn", "prefix", "read_policy_arn", "tree_hash"],
+        "gpuinfra:tritonserver:TritonServer": ["deployment_names", "namespace", "role_arn", "service_name"],
+        "gpuinfra:loadbalancer:LoadBalancer": ["arn", "arn_suffix", "dns_name", "security_group_id", "target_group_arn", "target_group_arn_suffix"],
+        "gpuinfra:budgetalarms:BudgetAlarms": ["budget_name", "deny_gpu_launch_policy_arn", "topic_arn"],
+        "gpuinfra:monitoring:Monitoring": ["gpu_namespace", "grafana_admin_password", "namespace"],
+    }
+    fleet = next(r for r in plans["prod"].roots() if r.type == "gpuinfra:spotfleet:SpotFleet").registered_outputs
+    assert (fleet["node_class_name"], fleet["node_pool_names"], fleet["compute_capabilities"]) == (
+        "gpu-fleet-gpu",
+        ["gpu-fleet-spot", "gpu-fleet-on-demand"],
+        ["8.6", "8.9"],
+    )
+    monitoring = next(r for r in plans["prod"].roots() if r.type == "gpuinfra:monitoring:Monitoring").registered_outputs
+    assert monitoring["grafana_admin_password"] == "[secret]"
+
+
+def _package_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gpu_inference_platform")}
+
+
+@pytest.mark.parametrize("module", sorted(COMPONENT_MODULES))
+def test_components_are_one_hop_from_their_building_blocks(module: str) -> None:
+    """A component imports building blocks (constants, base, iam, validation, ...), never another component."""
+    imported = {name.rsplit(".", 1)[-1] for name in _package_imports(COMPONENTS / f"{module}.py")}
+    assert imported & COMPONENT_MODULES == set()
+    assert all(name.startswith("gpu_inference_platform.components.") for name in _package_imports(COMPONENTS / f"{module}.py"))
+
+
+def test_the_constants_module_is_a_leaf() -> None:
+    assert _package_imports(COMPONENTS / "constants.py") == set()
