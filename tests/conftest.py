@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from gpu_inference_platform.preview.harness import Plan, plan_stack, run_program
-from gpu_inference_platform.program.stack_files import read_stack_file
 from gpu_inference_platform.program.config import ConfigError, StackConfig, parse_stack_config, raw_config
+from gpu_inference_platform.program.stack_files import read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = tuple(sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in ROOT.glob("Pulumi.*.yaml")))

@@ -64,7 +64,11 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(fresh_python: Path,
 @pytest.mark.parametrize(
     ("example", "components", "outputs"),
     [
-        ("spot-fleet-on-existing-cluster", {"gpuinfra:spotfleet:SpotFleet": "gpu-fleet"}, ["computeCapabilities", "controllerRoleName", "maxGpuHoursPerMonth", "nodePools"]),
+        (
+            "spot-fleet-on-existing-cluster",
+            {"gpuinfra:spotfleet:SpotFleet": "gpu-fleet"},
+            ["computeCapabilities", "controllerRoleName", "maxGpuHoursPerMonth", "nodePools"],
+        ),
         (
             "triton-on-existing-cluster",
             {"gpuinfra:tritonserver:TritonServer": "embeddings", "gpuinfra:loadbalancer:LoadBalancer": "embeddings-alb"},
@@ -72,7 +76,9 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(fresh_python: Path,
         ),
     ],
 )
-def test_each_example_previews_offline_from_the_install(fresh_python: Path, tmp_path: Path, example: str, components: dict[str, str], outputs: list[str]) -> None:
+def test_each_example_previews_offline_from_the_install(
+    fresh_python: Path, tmp_path: Path, example: str, components: dict[str, str], outputs: list[str]
+) -> None:
     json_path = tmp_path / "plan.json"
     run = subprocess.run(
         [str(fresh_python), "-m", "gpu_inference_platform.preview.program", str(EXAMPLES / example), "--stack", "example", "--json", str(json_path)],

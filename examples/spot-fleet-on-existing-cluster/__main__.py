@@ -1,6 +1,6 @@
 """A spot-first GPU fleet with an on-demand fallback for an EKS cluster this program does not manage.
 
-    pip install -r requirements.txt && pulumi up -s example
+pip install -r requirements.txt && pulumi up -s example
 """
 
 import pulumi

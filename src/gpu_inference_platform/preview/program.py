@@ -44,7 +44,9 @@ def plan_program(directory: Path, stack: str) -> Plan:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line: print the plan's tree, optionally write it as JSON."""
-    parser = argparse.ArgumentParser(prog="python -m gpu_inference_platform.preview.program", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m gpu_inference_platform.preview.program", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("directory", type=Path, help="folder with Pulumi.yaml, Pulumi.<stack>.yaml and __main__.py")
     parser.add_argument("--stack", required=True)
     parser.add_argument("--json", type=Path, dest="json_path", help="write the plan as JSON to this path")
