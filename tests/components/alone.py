@@ -23,7 +23,11 @@ CLUSTER = ClusterRef(
 
 def build_alone(build: Callable[[], object]) -> Plan:
     """The plan of a program that only builds what `build` builds."""
-    return run_program(lambda: None if build() else None, stack="unit", pulumi_config={"aws:region": "us-east-1"})
+
+    def program() -> None:
+        build()
+
+    return run_program(program, stack="unit", pulumi_config={"aws:region": "us-east-1"})
 
 
 def children(plan: Plan, name: str) -> Counter[tuple[str, str]]:

@@ -23,7 +23,7 @@ def _args(**changes: object) -> GpuClusterArgs:
 
 def test_admins_are_keyed_by_principal_and_the_ref_names_the_cluster() -> None:
     refs = []
-    plan = build_alone(lambda: refs.append(GpuCluster("eks", _args()).ref) or True)
+    plan = build_alone(lambda: refs.append(GpuCluster("eks", _args()).ref))
     entries = {r.name: r.inputs["principalArn"] for r in plan.of_type("aws:eks/accessEntry:AccessEntry")}
     assert entries == {"eks-admin-123456789012-role/platform-admins": ADMINS[0], "eks-admin-210987654321-user/breakglass": ADMINS[1]}
     associations = [r.name for r in plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")]
