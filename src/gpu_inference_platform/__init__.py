@@ -7,58 +7,9 @@ The public API is what this module re-exports: the components with their Args, t
 local serving, live-stack checks) and `cli` (the documented commands).
 """
 
-from gpu_inference_platform.components import (
-    AccountContext,
-    AlertThresholds,
-    BudgetAlarms,
-    BudgetAlarmsArgs,
-    ClusterRef,
-    ConfigError,
-    ConfigIssue,
-    EngineBuildArgs,
-    GpuCluster,
-    GpuClusterArgs,
-    GpuPoolArgs,
-    LoadBalancer,
-    LoadBalancerArgs,
-    ModelRepository,
-    ModelRepositoryArgs,
-    Monitoring,
-    MonitoringArgs,
-    Network,
-    NetworkArgs,
-    SpotFleet,
-    SpotFleetArgs,
-    SystemNodeGroupArgs,
-    TritonServer,
-    TritonServerArgs,
-)
+from gpu_inference_platform import components
+from gpu_inference_platform.components import *  # noqa: F403 (the components' public names are the package's)
 
 __version__ = "0.2.0"
-__all__ = [
-    "AccountContext",
-    "AlertThresholds",
-    "BudgetAlarms",
-    "BudgetAlarmsArgs",
-    "ClusterRef",
-    "ConfigError",
-    "ConfigIssue",
-    "EngineBuildArgs",
-    "GpuCluster",
-    "GpuClusterArgs",
-    "GpuPoolArgs",
-    "LoadBalancer",
-    "LoadBalancerArgs",
-    "ModelRepository",
-    "ModelRepositoryArgs",
-    "Monitoring",
-    "MonitoringArgs",
-    "Network",
-    "NetworkArgs",
-    "SpotFleet",
-    "SpotFleetArgs",
-    "SystemNodeGroupArgs",
-    "TritonServer",
-    "TritonServerArgs",
-    "__version__",
-]
+__all__ = ["__version__"]
+__all__ += components.__all__

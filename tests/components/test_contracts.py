@@ -48,7 +48,7 @@ def test_the_public_api_is_the_components_and_their_handles() -> None:
 
 def test_the_wire_facts_the_preview_states_match_the_pinned_sdk() -> None:
     """The preview harness states Pulumi's secret encoding itself; this pins it to the SDK it runs on (pulumi==3.272.0)."""
-    assert SECRET_SIGNATURE == (rpc._special_sig_key, rpc._special_secret_sig)
+    assert (rpc._special_sig_key, rpc._special_secret_sig) == SECRET_SIGNATURE
 
 
 def test_the_documentation_check_finds_an_undocumented_field() -> None:

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -29,31 +30,38 @@ MAX_THRESHOLD_PERCENT = 1000
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
-def budget_issues(
-    key: KeyPath,
-    *,
-    monthly_usd: float,
-    alert_emails: Sequence[str],
-    actual_thresholds_percent: Sequence[float],
-    forecast_threshold_percent: float,
-    anomaly_threshold_usd: float,
-) -> Iterator[ConfigIssue]:
+class BudgetSettings(Protocol):
+    """The settings `budget_issues` checks (`BudgetAlarmsArgs` and the stack's budget config both have them)."""
+
+    @property
+    def monthly_usd(self) -> float: ...
+    @property
+    def alert_emails(self) -> Sequence[str]: ...
+    @property
+    def actual_thresholds_percent(self) -> Sequence[float]: ...
+    @property
+    def forecast_threshold_percent(self) -> float: ...
+    @property
+    def anomaly_threshold_usd(self) -> float: ...
+
+
+def budget_issues(key: KeyPath, budget: BudgetSettings) -> Iterator[ConfigIssue]:
     """A finite positive budget, thresholds in (0, 1000] percent, at least one well-formed, distinct e-mail."""
-    yield from check_positive_finite(key, "monthly_usd", monthly_usd)
-    yield from check_positive_finite(key, "anomaly_threshold_usd", anomaly_threshold_usd)
-    thresholds = [(f"actual_thresholds_percent[{i}]", t) for i, t in enumerate(actual_thresholds_percent)]
+    yield from check_positive_finite(key, "monthly_usd", budget.monthly_usd)
+    yield from check_positive_finite(key, "anomaly_threshold_usd", budget.anomaly_threshold_usd)
+    thresholds = [(f"actual_thresholds_percent[{i}]", t) for i, t in enumerate(budget.actual_thresholds_percent)]
     if not thresholds:
         yield ConfigIssue(key("actual_thresholds_percent"), [], "list at least one threshold")
-    for field, threshold in [*thresholds, ("forecast_threshold_percent", forecast_threshold_percent)]:
+    for field, threshold in [*thresholds, ("forecast_threshold_percent", budget.forecast_threshold_percent)]:
         if not (math.isfinite(threshold) and 0 < threshold <= MAX_THRESHOLD_PERCENT):
             yield ConfigIssue(key(field), threshold, f"a percentage of the budget; allowed: (0, {MAX_THRESHOLD_PERCENT}]")
-    if not alert_emails:
+    if not budget.alert_emails:
         yield ConfigIssue(key("alert_emails"), [], "list at least one subscriber; an alert nobody receives is no alert")
-    for i, email in enumerate(alert_emails):
+    for i, email in enumerate(budget.alert_emails):
         if not EMAIL.match(email):
             yield ConfigIssue(key(f"alert_emails[{i}]"), email, "not an e-mail address (name@example.com)")
-    if len({e.lower() for e in alert_emails}) != len(alert_emails):
-        yield ConfigIssue(key("alert_emails"), list(alert_emails), "addresses must be distinct (each is one subscription)")
+    if len({e.lower() for e in budget.alert_emails}) != len(budget.alert_emails):
+        yield ConfigIssue(key("alert_emails"), list(budget.alert_emails), "addresses must be distinct (each is one subscription)")
 
 
 @dataclass(frozen=True)
@@ -78,17 +86,7 @@ class BudgetAlarmsArgs:
     """Cost anomalies with at least this total impact are sent to the topic."""
 
     def __post_init__(self) -> None:
-        check_args(
-            self,
-            budget_issues(
-                args_key("BudgetAlarmsArgs"),
-                monthly_usd=self.monthly_usd,
-                alert_emails=self.alert_emails,
-                actual_thresholds_percent=self.actual_thresholds_percent,
-                forecast_threshold_percent=self.forecast_threshold_percent,
-                anomaly_threshold_usd=self.anomaly_threshold_usd,
-            ),
-        )
+        check_args(self, budget_issues(args_key("BudgetAlarmsArgs"), self))
 
 
 class BudgetAlarms(PlatformComponent):

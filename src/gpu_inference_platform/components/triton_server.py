@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -55,50 +55,63 @@ _MANIFEST_MODULE = Path(__file__).with_name("model_manifest.py")
 ModelControlMode = Literal["none", "poll", "explicit"]
 
 
-def serving_pod_issues(
-    key: KeyPath,
-    *,
-    floor_replicas: int,
-    min_spot_replicas: int,
-    max_spot_replicas: int,
-    memory_gib: int,
-    shm_mib: int,
-    expected_model_load_s: int,
-    startup_probe_period_s: int,
-    startup_probe_failure_threshold: int,
-    pre_stop_sleep_s: int,
-    exit_timeout_s: int,
-    termination_grace_period_s: int,
-) -> Iterator[ConfigIssue]:
+class ServingPodSettings(Protocol):
+    """The pod settings `serving_pod_issues` checks (`TritonServerArgs` and the stack's serving config both have them)."""
+
+    @property
+    def floor_replicas(self) -> int: ...
+    @property
+    def min_spot_replicas(self) -> int: ...
+    @property
+    def max_spot_replicas(self) -> int: ...
+    @property
+    def memory_gib(self) -> int: ...
+    @property
+    def shm_mib(self) -> int: ...
+    @property
+    def expected_model_load_s(self) -> int: ...
+    @property
+    def startup_probe_period_s(self) -> int: ...
+    @property
+    def startup_probe_failure_threshold(self) -> int: ...
+    @property
+    def pre_stop_sleep_s(self) -> int: ...
+    @property
+    def exit_timeout_s(self) -> int: ...
+    @property
+    def termination_grace_period_s(self) -> int: ...
+
+
+def serving_pod_issues(key: KeyPath, pods: ServingPodSettings) -> Iterator[ConfigIssue]:
     """Replica bounds, drain timing (grace >= preStop + exit, within the spot notice), startup budget and /dev/shm sizing."""
-    if floor_replicas < 0:
-        yield ConfigIssue(key("floor_replicas"), floor_replicas, "must be 0 or more")
-    if min_spot_replicas < 1:
-        yield ConfigIssue(key("min_spot_replicas"), min_spot_replicas, "the spot Deployment is HPA-managed and an HPA keeps at least 1 replica")
-    elif min_spot_replicas > max_spot_replicas:
-        yield ConfigIssue(key("min_spot_replicas"), min_spot_replicas, f"greater than {leaf(key, 'max_spot_replicas')} ({max_spot_replicas})")
-    drain = pre_stop_sleep_s + exit_timeout_s
-    if termination_grace_period_s < drain:
+    if pods.floor_replicas < 0:
+        yield ConfigIssue(key("floor_replicas"), pods.floor_replicas, "must be 0 or more")
+    if pods.min_spot_replicas < 1:
+        yield ConfigIssue(key("min_spot_replicas"), pods.min_spot_replicas, "the spot Deployment is HPA-managed and an HPA keeps at least 1 replica")
+    elif pods.min_spot_replicas > pods.max_spot_replicas:
+        yield ConfigIssue(key("min_spot_replicas"), pods.min_spot_replicas, f"greater than {leaf(key, 'max_spot_replicas')} ({pods.max_spot_replicas})")
+    drain = pods.pre_stop_sleep_s + pods.exit_timeout_s
+    if pods.termination_grace_period_s < drain:
         yield ConfigIssue(
             key("termination_grace_period_s"),
-            termination_grace_period_s,
+            pods.termination_grace_period_s,
             f"shorter than {leaf(key, 'pre_stop_sleep_s')} + {leaf(key, 'exit_timeout_s')} ({drain}); in-flight requests would be killed",
         )
-    if termination_grace_period_s > SPOT_NOTICE_S:
+    if pods.termination_grace_period_s > SPOT_NOTICE_S:
         yield ConfigIssue(
-            key("termination_grace_period_s"), termination_grace_period_s, f"spot replicas get a {SPOT_NOTICE_S} s notice; allowed: <= {SPOT_NOTICE_S}"
+            key("termination_grace_period_s"), pods.termination_grace_period_s, f"spot replicas get a {SPOT_NOTICE_S} s notice; allowed: <= {SPOT_NOTICE_S}"
         )
-    budget = startup_probe_period_s * startup_probe_failure_threshold
-    if budget < expected_model_load_s:
+    budget = pods.startup_probe_period_s * pods.startup_probe_failure_threshold
+    if budget < pods.expected_model_load_s:
         yield ConfigIssue(
             key("startup_probe_failure_threshold"),
-            startup_probe_failure_threshold,
-            f"startup budget {budget} s (period x threshold) is below {leaf(key, 'expected_model_load_s')} ({expected_model_load_s})",
+            pods.startup_probe_failure_threshold,
+            f"startup budget {budget} s (period x threshold) is below {leaf(key, 'expected_model_load_s')} ({pods.expected_model_load_s})",
         )
-    if shm_mib >= memory_gib * 1024:
-        yield ConfigIssue(key("shm_mib"), shm_mib, f"/dev/shm counts against the memory limit ({memory_gib} GiB); keep it well below")
-    elif shm_mib < MIN_SHM_MIB_PYTHON_BACKEND:
-        yield ConfigIssue(key("shm_mib"), shm_mib, f"the Python backend needs at least {MIN_SHM_MIB_PYTHON_BACKEND} MiB of /dev/shm")
+    if pods.shm_mib >= pods.memory_gib * 1024:
+        yield ConfigIssue(key("shm_mib"), pods.shm_mib, f"/dev/shm counts against the memory limit ({pods.memory_gib} GiB); keep it well below")
+    elif pods.shm_mib < MIN_SHM_MIB_PYTHON_BACKEND:
+        yield ConfigIssue(key("shm_mib"), pods.shm_mib, f"the Python backend needs at least {MIN_SHM_MIB_PYTHON_BACKEND} MiB of /dev/shm")
 
 
 @dataclass(frozen=True)
@@ -156,22 +169,7 @@ class TritonServerArgs:
 
     def __post_init__(self) -> None:
         key = args_key("TritonServerArgs")
-        issues = list(
-            serving_pod_issues(
-                key,
-                floor_replicas=self.floor_replicas,
-                min_spot_replicas=self.min_spot_replicas,
-                max_spot_replicas=self.max_spot_replicas,
-                memory_gib=self.memory_gib,
-                shm_mib=self.shm_mib,
-                expected_model_load_s=self.expected_model_load_s,
-                startup_probe_period_s=self.startup_probe_period_s,
-                startup_probe_failure_threshold=self.startup_probe_failure_threshold,
-                pre_stop_sleep_s=self.pre_stop_sleep_s,
-                exit_timeout_s=self.exit_timeout_s,
-                termination_grace_period_s=self.termination_grace_period_s,
-            )
-        )
+        issues = list(serving_pod_issues(key, self))
         if self.gpus_per_replica < 1:
             issues.append(ConfigIssue(key("gpus_per_replica"), self.gpus_per_replica, "must be at least 1"))
         check_args(self, issues)

@@ -383,20 +383,7 @@ def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
     serving = cfg.serving
     if cfg.production and serving.model_control_mode != "none":
         yield ConfigIssue(f"{_SERVING}.modelControlMode", serving.model_control_mode, "production serves a fixed repository; allowed: none")
-    yield from serving_pod_issues(
-        config_key(_SERVING),
-        floor_replicas=serving.floor_replicas,
-        min_spot_replicas=serving.min_spot_replicas,
-        max_spot_replicas=serving.max_spot_replicas,
-        memory_gib=serving.memory_gib,
-        shm_mib=serving.shm_mib,
-        expected_model_load_s=serving.expected_model_load_s,
-        startup_probe_period_s=serving.startup_probe_period_s,
-        startup_probe_failure_threshold=serving.startup_probe_failure_threshold,
-        pre_stop_sleep_s=serving.pre_stop_sleep_s,
-        exit_timeout_s=serving.exit_timeout_s,
-        termination_grace_period_s=serving.termination_grace_period_s,
-    )
+    yield from serving_pod_issues(config_key(_SERVING), serving)
     if serving.pre_stop_sleep_s <= cfg.load_balancer.deregistration_delay_s:
         yield ConfigIssue(
             f"{_SERVING}.preStopSleepS",
@@ -420,14 +407,7 @@ def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
 def _edge_and_spend(cfg: StackConfig) -> Iterator[ConfigIssue]:
     edge, budget, watch = cfg.load_balancer, cfg.budget, cfg.monitoring
     yield from load_balancer_issues(config_key(_LB), edge.certificate_arn, edge.allowed_cidrs)
-    yield from budget_issues(
-        config_key(f"{PROJECT}:budget"),
-        monthly_usd=budget.monthly_usd,
-        alert_emails=budget.alert_emails,
-        actual_thresholds_percent=budget.actual_thresholds_percent,
-        forecast_threshold_percent=budget.forecast_threshold_percent,
-        anomaly_threshold_usd=budget.anomaly_threshold_usd,
-    )
+    yield from budget_issues(config_key(f"{PROJECT}:budget"), budget)
     yield from monitoring_issues(config_key(f"{PROJECT}:monitoring"), watch.retention_days, watch.storage_gib)
 
 
