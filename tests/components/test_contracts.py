@@ -54,3 +54,10 @@ def test_the_wire_facts_the_preview_states_match_the_pinned_sdk() -> None:
 def test_the_documentation_check_finds_an_undocumented_field() -> None:
     source = '@dataclass(frozen=True)\nclass A:\n    documented: int\n    """Says what it does."""\n    bare: int = 1\n'
     assert _undocumented_fields(source) == ["A.bare"]
+
+
+@pytest.mark.parametrize("name", ["BudgetAlarms", "GpuCluster", "LoadBalancer", "ModelRepository", "Monitoring", "Network", "SpotFleet", "TritonServer"])
+def test_every_component_exposes_its_key_child_resources(name: str) -> None:
+    annotations = vars(getattr(gpu_inference_platform, name))["__annotations__"]
+    children = sorted(attribute for attribute, hint in annotations.items() if str(hint).startswith(("aws.", "k8s.")))
+    assert children, f"{name} exposes no child resource"

@@ -98,6 +98,8 @@ class BudgetAlarms(PlatformComponent):
     """Name of the monthly cost budget."""
     deny_gpu_launch_policy_arn: pulumi.Output[str]
     """Policy the budget action attaches to the capacity controller at 100% (detach it to resume scale-out)."""
+    topic: aws.sns.Topic
+    """The alert topic resource (subscribe more endpoints to it)."""
 
     def __init__(self, name: str, args: BudgetAlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("budgetalarms", "BudgetAlarms", name, opts)
@@ -150,6 +152,7 @@ class BudgetAlarms(PlatformComponent):
             opts=self.child(),
         )
         self.deny_gpu_launch_policy_arn = self._stop_gpu_scale_out(name, args, budget, topic)
+        self.topic = topic
         self.topic_arn = topic.arn
         self.budget_name = budget.name
         self.register_outputs(self.public_outputs())

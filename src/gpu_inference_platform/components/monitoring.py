@@ -211,6 +211,8 @@ class Monitoring(PlatformComponent):
     """Namespace of Prometheus, Alertmanager, Grafana and the adapter."""
     gpu_namespace: str
     """Namespace of the DCGM exporter (exempt from the restricted Pod Security level)."""
+    prometheus: k8s.helm.v3.Release
+    """The kube-prometheus-stack release (depend on it before adding rules or monitors of your own)."""
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("monitoring", "Monitoring", name, opts)
@@ -311,6 +313,7 @@ class Monitoring(PlatformComponent):
         k8s.core.v1.ConfigMap(f"{name}-dashboard", opts=in_namespace, **dashboard)
         self._load_balancer_alarms(name, args)
         self.grafana_admin_password = pulumi.Output.secret(password.result)
+        self.prometheus = stack
         self.namespace = name
         self.gpu_namespace = f"{name}-gpu"
         self.register_outputs(self.public_outputs())
