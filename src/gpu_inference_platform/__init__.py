@@ -7,9 +7,12 @@ The public API is what this module re-exports: the components with their Args, t
 local serving, live-stack checks) and `cli` (the documented commands).
 """
 
+from importlib.metadata import version
+
 from gpu_inference_platform import components
 from gpu_inference_platform.components import *  # noqa: F403 (the components' public names are the package's)
 
-__version__ = "0.2.0"
+__version__ = version("gpu-inference-platform")
+"""The installed distribution's version (pyproject.toml is the one place it is written)."""
 __all__ = ["__version__"]
 __all__ += components.__all__

@@ -146,7 +146,7 @@ class _RecordingMonitor(MockMonitor):
             parent = None if parent_type in (None, "pulumi:pulumi:Stack") else request.parent.split("::")[-1]
             inputs = _plain(rpc.deserialize_properties(request.object, keep_unknowns=True))
             urn = self.make_urn(request.parent, request.type, request.name)
-            outputs = _plain(self.resources[urn].state) if urn in self.resources else {}
+            outputs = _plain(self.resources[urn].state)
             dependencies = {key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns}
             resource = PlannedResource(request.type, request.name, parent, inputs, outputs, parent_type if parent else None, urn, dependencies)
             resource.aliases.extend(self._alias_urns(request))
