@@ -29,6 +29,10 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             ("aws:eks/addon:Addon", "gpu-vpc-cni"),
             ("aws:eks/addon:Addon", "gpu-kube-proxy"),
             ("aws:eks/addon:Addon", "gpu-coredns"),
+            (ROLE, "gpu-ebs-csi"),
+            (ATTACHMENT, "gpu-ebs-csi"),
+            ("aws:eks/addon:Addon", "gpu-aws-ebs-csi-driver"),
+            ("kubernetes:storage.k8s.io/v1:StorageClass", "gpu-gp3"),
             (ROLE, "gpu-system-nodes"),
             (ATTACHMENT, "gpu-system-nodes-AmazonEKSWorkerNodePolicy"),
             (ATTACHMENT, "gpu-system-nodes-AmazonEC2ContainerRegistryReadOnly"),
@@ -132,3 +136,22 @@ def test_device_plugin_runs_only_on_gpu_nodes_and_tolerates_the_gpu_taint(plans:
     assert [t["matchExpressions"][0]["key"] for t in terms] == ["karpenter.k8s.aws/instance-gpu-manufacturer", "nvidia.com/gpu.present"]
     assert pod["containers"][0]["image"] == "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"
     assert pod["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def test_volumes_have_a_driver_and_an_encrypted_default_class(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    addon = plan.get("aws:eks/addon:Addon", "gpu-aws-ebs-csi-driver").inputs
+    role = plan.get(ROLE, "gpu-ebs-csi")
+    assert addon["serviceAccountRoleArn"] == role.outputs["arn"]
+    assert "system:serviceaccount:kube-system:ebs-csi-controller-sa" in role.inputs["assumeRolePolicy"]
+    assert plan.get(ATTACHMENT, "gpu-ebs-csi").inputs["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    storage_class = plan.get("kubernetes:storage.k8s.io/v1:StorageClass", "gpu-gp3").inputs
+    assert (storage_class["metadata"]["name"], storage_class["provisioner"]) == ("gp3", "ebs.csi.aws.com")
+    assert storage_class["parameters"] == {"type": "gp3", "encrypted": "true", "fsType": "ext4"}
+    assert storage_class["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
+    assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
+
+
+def test_vpc_cni_enforces_network_policies(plans: dict[str, Plan]) -> None:
+    addon = plans["prod"].get("aws:eks/addon:Addon", "gpu-vpc-cni").inputs
+    assert json.loads(addon["configurationValues"]) == {"enableNetworkPolicy": "true"}

@@ -18,7 +18,7 @@ from tests.schemas.load_balancer_controller import TARGET_GROUP_BINDING
 from tests.schemas.prometheus_operator import PROMETHEUS_RULE, SERVICE_MONITOR
 
 SCHEMAS = {**KARPENTER_SCHEMAS, "TargetGroupBinding": TARGET_GROUP_BINDING, "ServiceMonitor": SERVICE_MONITOR, "PrometheusRule": PROMETHEUS_RULE}
-MONITORING_KINDS = ["Namespace", "Namespace", "Secret", "ServiceMonitor", "PrometheusRule", "ConfigMap"]
+MONITORING_KINDS = ["Namespace", "Namespace", "Secret", "ServiceMonitor", "ServiceMonitor", "PrometheusRule", "ConfigMap"]
 SERVING_KINDS = [
     "ConfigMap",
     "Deployment",
@@ -50,7 +50,7 @@ def test_rendered_objects_are_valid(plans: dict[str, Plan], stack: str, tmp_path
     pools = 1 if config.fleet.on_demand is None else 2
     jobs = len(config.model_repository.engine_targets)
     assert sorted(d["kind"] for d in documents) == sorted(
-        ["DaemonSet", "EC2NodeClass", "Namespace", "ServiceAccount", *SERVING_KINDS, *MONITORING_KINDS] + ["NodePool"] * pools + ["Job"] * jobs
+        ["DaemonSet", "StorageClass", "EC2NodeClass", "Namespace", "ServiceAccount", *SERVING_KINDS, *MONITORING_KINDS] + ["NodePool"] * pools + ["Job"] * jobs
     )
     for document in documents:
         validate(document, version)

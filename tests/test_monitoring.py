@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 import urllib.request
 from collections import Counter
@@ -31,6 +33,9 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             (RELEASE, "monitoring-dcgm-exporter"),
             (RELEASE, "monitoring-adapter"),
             ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-triton"),
+            ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-karpenter"),
+            ("aws:iam/role:Role", "monitoring-alertmanager"),
+            ("aws:iam/rolePolicy:RolePolicy", "monitoring-alertmanager"),
             ("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-alerts"),
             ("kubernetes:core/v1:ConfigMap", "monitoring-dashboard"),
             ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-5xx-ratio"),
@@ -138,3 +143,35 @@ def test_dashboard_is_provisioned_from_the_repository_file(plans: dict[str, Plan
     config_map = plans["prod"].get("kubernetes:core/v1:ConfigMap", "monitoring-dashboard").inputs
     assert config_map["metadata"]["labels"] == {"grafana_dashboard": "1"}
     assert config_map["data"]["triton-gpu.json"] == Path(ROOT / "src/gpu_inference_platform/components/dashboards/triton-gpu.json").read_text()
+
+
+def test_alerts_reach_the_alert_topic_through_alertmanager(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    topic = plan.get("aws:sns/topic:Topic", "budget-alerts").outputs["arn"]
+    alertmanager = plan.get(RELEASE, "monitoring-prometheus").inputs["values"]["alertmanager"]
+    config = alertmanager["config"]
+    assert config["route"]["receiver"] == "alert-topic"
+    assert [r["matchers"] for r in config["route"]["routes"]] == [['alertname = "Watchdog"'], ['alertname = "InfoInhibitor"']]
+    (sns,) = next(r for r in config["receivers"] if r["name"] == "alert-topic")["sns_configs"]
+    assert (sns["topic_arn"], sns["sigv4"], sns["send_resolved"]) == (topic, {"region": "us-west-2"}, True)
+    role = plan.get("aws:iam/role:Role", "monitoring-alertmanager")
+    assert alertmanager["serviceAccount"] == {"name": "monitoring-alertmanager", "annotations": {"eks.amazonaws.com/role-arn": role.outputs["arn"]}}
+    assert "system:serviceaccount:monitoring:monitoring-alertmanager" in role.inputs["assumeRolePolicy"]
+    (grant,) = json.loads(plan.get("aws:iam/rolePolicy:RolePolicy", "monitoring-alertmanager").inputs["policy"])["Statement"]
+    assert (grant["Action"], grant["Resource"]) == ("sns:Publish", topic)
+
+
+def test_chart_naming_is_ours_and_the_adapter_finds_prometheus(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    values = plan.get(RELEASE, "monitoring-prometheus").inputs["values"]
+    assert values["fullnameOverride"] == "monitoring"
+    assert values["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]["storageClassName"] == "gp3"
+    adapter = plan.get(RELEASE, "monitoring-adapter").inputs["values"]["prometheus"]
+    assert adapter == {"url": "http://monitoring-prometheus.monitoring.svc", "port": 9090}
+
+
+def test_karpenter_is_scraped(plans: dict[str, Plan]) -> None:
+    monitor = plans["prod"].get("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-karpenter").inputs
+    assert monitor["metadata"]["namespace"] == "kube-system"
+    assert monitor["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "karpenter", "app.kubernetes.io/instance": "karpenter"}}
+    assert monitor["spec"]["endpoints"] == [{"port": "http-metrics", "interval": "30s"}]

@@ -29,6 +29,7 @@ def test_prod_preview_prints_tree_writes_json_and_manifests(tmp_path: Path) -> N
     short = load_manifest(ROOT / "build/models/prod").short_hash
     assert sorted(yaml.safe_load(p.read_text())["metadata"]["name"] for p in manifests) == sorted(
         [
+            "gp3",
             "gpu-fleet-gpu",
             "gpu-fleet-on-demand",
             "gpu-fleet-spot",
@@ -42,6 +43,7 @@ def test_prod_preview_prints_tree_writes_json_and_manifests(tmp_path: Path) -> N
             "monitoring-grafana-admin",
             "monitoring-gpu",
             "monitoring-triton",
+            "monitoring-karpenter",
             "triton",
             "triton",
             "triton",

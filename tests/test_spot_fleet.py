@@ -72,7 +72,7 @@ def test_controller_role_is_irsa_scoped_and_least_privilege(plans: dict[str, Pla
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in action for action in actions), statement["Sid"]
     wildcard_resources = sorted(s["Sid"] for s in policy["Statement"] if s["Resource"] == "*")
-    assert wildcard_resources == ["PricingReadOnly", "RegionalReadOnly"], "only non-scopable read calls use Resource *"
+    assert wildcard_resources == ["ListInstanceProfiles", "PricingReadOnly", "RegionalReadOnly"], "only non-scopable read and list calls use Resource *"
     assert by_sid["RegionalReadOnly"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": "us-west-2"}}
     assert by_sid["DeleteOnlyOwned"]["Condition"]["StringEquals"] == {"aws:ResourceTag/kubernetes.io/cluster/gip-prod": "owned"}
     node_role = plan.get("aws:iam/role:Role", "gpu-fleet-node").outputs["arn"]

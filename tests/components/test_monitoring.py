@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from gpu_inference_platform import Monitoring, MonitoringArgs
-from tests.components.alone import build_alone, children, errors
+from tests.components.alone import CLUSTER, build_alone, children, errors
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
@@ -13,6 +13,7 @@ TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
 
 def _args(**changes: object) -> MonitoringArgs:
     settings: dict[str, object] = {
+        "cluster": CLUSTER,
         "triton_namespace": "embed",
         "triton_service": "embed",
         "alert_topic_arn": TOPIC,
@@ -34,6 +35,9 @@ def test_children_and_outputs() -> None:
             (RELEASE, "obs-dcgm-exporter"),
             (RELEASE, "obs-adapter"),
             ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "obs-triton"),
+            ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "obs-karpenter"),
+            ("aws:iam/role:Role", "obs-alertmanager"),
+            ("aws:iam/rolePolicy:RolePolicy", "obs-alertmanager"),
             ("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "obs-alerts"),
             ("kubernetes:core/v1:ConfigMap", "obs-dashboard"),
             ("aws:cloudwatch/metricAlarm:MetricAlarm", "obs-alb-5xx-ratio"),

@@ -30,6 +30,20 @@ CAPACITY_TYPE_LABEL: Final = "karpenter.sh/capacity-type"
 INSTANCE_TYPE_LABEL: Final = "node.kubernetes.io/instance-type"
 """Well-known node label with the EC2 instance type."""
 
+# ---------------------------------------------------------------- controllers
+
+KARPENTER_NAMESPACE: Final = "kube-system"
+KARPENTER_RELEASE: Final = "karpenter"
+"""Helm release (and so Service, service account and `app.kubernetes.io/instance`) name of Karpenter."""
+KARPENTER_METRICS_PORT_NAME: Final = "http-metrics"
+"""Port name of the Karpenter Service (chart template `service.yaml`)."""
+EBS_CSI_PROVISIONER: Final = "ebs.csi.aws.com"
+"""Provisioner of the EBS CSI driver (the `aws-ebs-csi-driver` EKS add-on)."""
+EBS_CSI_SERVICE_ACCOUNT: Final = "ebs-csi-controller-sa"
+"""Service account of the add-on's controller in kube-system (IRSA binds to it)."""
+DEFAULT_STORAGE_CLASS: Final = "gp3"
+"""The cluster's default StorageClass: encrypted gp3 volumes from the EBS CSI driver."""
+
 # ---------------------------------------------------------------- Triton
 
 TRITON_HTTP_PORT: Final = 8000
@@ -37,10 +51,10 @@ TRITON_GRPC_PORT: Final = 8001
 TRITON_METRICS_PORT: Final = 8002
 TRITON_READY_PATH: Final = "/v2/health/ready"
 TRITON_LIVE_PATH: Final = "/v2/health/live"
-TRITON_APP_LABEL: Final = "app.kubernetes.io/name"
-"""Pod label with value `triton` on every Triton pod (the ServiceMonitor selects on it)."""
-TRITON_INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
-"""Pod label naming the TritonServer component that owns the pod."""
+APP_NAME_LABEL: Final = "app.kubernetes.io/name"
+"""Well-known label: the application (`triton` on Triton pods, `karpenter` on Karpenter's); ServiceMonitors select on it."""
+APP_INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
+"""Well-known label: the instance (the TritonServer component's name, Karpenter's release name)."""
 QUEUE_TIME_METRIC: Final = "triton_queue_time_per_request_us"
 """Average queue time per request, served to the spot HPA by prometheus-adapter (Monitoring)."""
 MODEL_TREE_ANNOTATION: Final = "gpuinfra.io/model-tree-hash"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,13 @@ import pulumi_kubernetes as k8s
 
 from gpu_inference_platform.components.base import PlatformComponent
 from gpu_inference_platform.components.cluster_ref import ClusterRef
-from gpu_inference_platform.components.constants import DEFAULT_DEVICE_PLUGIN_IMAGE, SYSTEM_NODE_SELECTOR
+from gpu_inference_platform.components.constants import (
+    DEFAULT_DEVICE_PLUGIN_IMAGE,
+    DEFAULT_STORAGE_CLASS,
+    EBS_CSI_PROVISIONER,
+    EBS_CSI_SERVICE_ACCOUNT,
+    SYSTEM_NODE_SELECTOR,
+)
 from gpu_inference_platform.components.device_plugin import nvidia_device_plugin
 from gpu_inference_platform.components.iam import AccountContext, encryption_key, service_account_role, service_trust_policy
 from gpu_inference_platform.components.instances import CPU_INSTANCE_TYPES, INSTANCE_TYPES
@@ -33,6 +40,8 @@ SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):(?P<resource>(role|user)/[\w+=,.@/-]+)$")
 _AMI_TYPES = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
+EBS_CSI_MANAGED_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
+"""The AWS-managed policy of the EBS CSI driver (its upstream reference policy, maintained by AWS)."""
 _CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 
 
@@ -152,6 +161,8 @@ class GpuCluster(PlatformComponent):
     """Kubeconfig (secret) that authenticates through `aws eks get-token`."""
     kubernetes_version: pulumi.Output[str]
     """Kubernetes version of the control plane."""
+    storage_class_name: str
+    """The default StorageClass (encrypted gp3 from the EBS CSI driver) for volumes such as Prometheus's."""
     provider: k8s.Provider
     """Kubernetes provider for components that deploy into this cluster."""
     cluster: aws.eks.Cluster
@@ -225,13 +236,16 @@ class GpuCluster(PlatformComponent):
         cni_policy = aws.iam.RolePolicyAttachment(
             f"{name}-vpc-cni", role=cni_role.name, policy_arn=account.managed_policy_arn("AmazonEKS_CNI_Policy"), opts=self.child()
         )
-        vpc_cni = self._addon(name, cluster, "vpc-cni", service_account_role_arn=cni_role.arn, depends_on=[cni_policy])
+        vpc_cni = self._addon(
+            name, cluster, "vpc-cni", service_account_role_arn=cni_role.arn, depends_on=[cni_policy], configuration={"enableNetworkPolicy": "true"}
+        )
         kube_proxy = self._addon(name, cluster, "kube-proxy")
 
         system_nodes = self._system_node_group(name, args, cluster, depends_on=[vpc_cni, kube_proxy])
         self.cluster = cluster
         self.system_node_group = system_nodes
         self._addon(name, cluster, "coredns", depends_on=[system_nodes])
+        ebs_csi = self._ebs_csi_driver(name, args, cluster, oidc=oidc, issuer=issuer, depends_on=[system_nodes])
 
         self.cluster_name = cluster.name
         self.cluster_arn = cluster.arn
@@ -250,6 +264,17 @@ class GpuCluster(PlatformComponent):
         )
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, delete_unreachable=False, opts=self.child(depends_on=[system_nodes]))
         nvidia_device_plugin(f"{name}-nvidia-device-plugin", image=args.device_plugin_image, opts=self.child(provider=self.provider))
+        self.storage_class_name = DEFAULT_STORAGE_CLASS
+        k8s.storage.v1.StorageClass(
+            f"{name}-{DEFAULT_STORAGE_CLASS}",
+            metadata={"name": DEFAULT_STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            provisioner=EBS_CSI_PROVISIONER,
+            parameters={"type": "gp3", "encrypted": "true", "fsType": "ext4"},
+            reclaim_policy="Delete",
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            opts=self.child(provider=self.provider, depends_on=[ebs_csi]),
+        )
 
         self.register_outputs(self.public_outputs())
 
@@ -273,6 +298,7 @@ class GpuCluster(PlatformComponent):
         *,
         service_account_role_arn: pulumi.Input[str] | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
+        configuration: dict[str, str] | None = None,
     ) -> aws.eks.Addon:
         """An EKS-managed add-on at the default version for the cluster's Kubernetes version."""
         return aws.eks.Addon(
@@ -280,10 +306,35 @@ class GpuCluster(PlatformComponent):
             cluster_name=cluster.name,
             addon_name=addon,
             service_account_role_arn=service_account_role_arn,
+            configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             opts=self.child(depends_on=list(depends_on)),
         )
+
+    def _ebs_csi_driver(
+        self,
+        name: str,
+        args: GpuClusterArgs,
+        cluster: aws.eks.Cluster,
+        *,
+        oidc: aws.iam.OpenIdConnectProvider,
+        issuer: pulumi.Output[str],
+        depends_on: Sequence[pulumi.Resource],
+    ) -> aws.eks.Addon:
+        """The EBS CSI driver add-on on its own IRSA role with the AWS-managed driver policy (volumes for Prometheus and friends)."""
+        role = service_account_role(
+            f"{name}-ebs-csi",
+            oidc_provider_arn=oidc.arn,
+            oidc_issuer_url=issuer,
+            namespace="kube-system",
+            service_account=EBS_CSI_SERVICE_ACCOUNT,
+            opts=self.child(),
+        )
+        policy = aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi", role=role.name, policy_arn=args.account.managed_policy_arn(EBS_CSI_MANAGED_POLICY), opts=self.child()
+        )
+        return self._addon(name, cluster, "aws-ebs-csi-driver", service_account_role_arn=role.arn, depends_on=[policy, *depends_on])
 
     def _system_node_group(self, name: str, args: GpuClusterArgs, cluster: aws.eks.Cluster, depends_on: Sequence[pulumi.Resource]) -> aws.eks.NodeGroup:
         """On-demand CPU nodes from a launch template: IMDSv2 only, hop limit 1, encrypted gp3 root, no SSH."""

@@ -2,7 +2,9 @@
 
 Launch and delete rights are scoped to resources tagged as owned by this cluster;
 only describe/pricing calls (which IAM cannot scope to resources) use "*", limited
-to the stack's region.
+to the stack's region. It covers the upstream reference policy of the pinned
+Karpenter version (`policy/references/karpenter-<version>.json`; the wiring check
+W05 compares them on every preview).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ _READ_ONLY_EC2 = [
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeInstances",
     "ec2:DescribeLaunchTemplates",
+    "ec2:DescribePlacementGroups",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSpotPriceHistory",
     "ec2:DescribeSubnets",
@@ -51,7 +54,14 @@ def karpenter_controller_policy(scope: KarpenterScope) -> str:
             "Sid": "LaunchFromSharedResources",
             "Effect": "Allow",
             "Action": _LAUNCH,
-            "Resource": [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*", f"{ec2}:*:subnet/*", f"{ec2}:*:capacity-reservation/*"],
+            "Resource": [
+                f"{ec2}::image/*",
+                f"{ec2}::snapshot/*",
+                f"{ec2}:*:security-group/*",
+                f"{ec2}:*:subnet/*",
+                f"{ec2}:*:capacity-reservation/*",
+                f"{ec2}:*:placement-group/*",
+            ],
         },
         {
             "Sid": "LaunchWithOwnedLaunchTemplates",
@@ -73,6 +83,18 @@ def karpenter_controller_policy(scope: KarpenterScope) -> str:
             "Action": "ec2:CreateTags",
             "Resource": created,
             "Condition": {"StringEquals": {requested: "owned", "ec2:CreateAction": ["RunInstances", "CreateFleet", "CreateLaunchTemplate"]}},
+        },
+        {
+            "Sid": "NameOwnedInstances",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": f"{ec2}:*:instance/*",
+            "Condition": {
+                "StringEquals": {owned: "owned"},
+                "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"},
+                "StringEqualsIfExists": {"aws:RequestTag/eks:eks-cluster-name": scope.cluster_name},
+                "ForAllValues:StringEquals": {"aws:TagKeys": ["eks:eks-cluster-name", "karpenter.sh/nodeclaim", "Name"]},
+            },
         },
         {
             "Sid": "DeleteOnlyOwned",
@@ -128,7 +150,8 @@ def karpenter_controller_policy(scope: KarpenterScope) -> str:
             "Resource": profile,
             "Condition": {"StringEquals": {requested: "owned", "aws:RequestTag/topology.kubernetes.io/region": scope.region}},
         },
-        {"Sid": "ReadInstanceProfiles", "Effect": "Allow", "Action": ["iam:GetInstanceProfile", "iam:ListInstanceProfiles"], "Resource": profile},
+        {"Sid": "ReadInstanceProfiles", "Effect": "Allow", "Action": "iam:GetInstanceProfile", "Resource": profile},
+        {"Sid": "ListInstanceProfiles", "Effect": "Allow", "Action": "iam:ListInstanceProfiles", "Resource": "*"},
         {"Sid": "DescribeCluster", "Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": scope.cluster_arn},
     ]
     return policy_document(statements)

@@ -15,22 +15,32 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from gpu_inference_platform.components.base import PlatformComponent
+from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.constants import (
+    APP_INSTANCE_LABEL,
+    APP_NAME_LABEL,
     DCGM_EXPORTER_CHART,
+    DEFAULT_STORAGE_CLASS,
     GPU_PRESENT_LABEL,
     GPU_TOLERATION,
+    KARPENTER_METRICS_PORT_NAME,
+    KARPENTER_NAMESPACE,
+    KARPENTER_RELEASE,
     KUBE_PROMETHEUS_STACK_CHART,
     PROMETHEUS_ADAPTER_CHART,
     QUEUE_TIME_METRIC,
     SYSTEM_NODE_SELECTOR,
-    TRITON_APP_LABEL,
-    TRITON_INSTANCE_LABEL,
     HelmChart,
 )
+from gpu_inference_platform.components.iam import policy_document, service_account_role
 from gpu_inference_platform.components.pods import RESTRICTED_POD_SECURITY
 from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, args_key, check_args
 
 DASHBOARD = Path(__file__).with_name("dashboards") / "triton-gpu.json"
+PROMETHEUS_PORT = 9090
+ALERT_TOPIC_RECEIVER = "alert-topic"
+SILENT_ALERTS = ("Watchdog", "InfoInhibitor")
+"""kube-prometheus-stack's always-firing heartbeat and inhibitor: routed to the `null` receiver on purpose."""
 RUNBOOK_BASE = "https://github.com/your-org/gpu-inference-platform/blob/main/RUNBOOKS.md"
 MAX_RETENTION_DAYS = 365
 MIN_STORAGE_GIB = 10
@@ -70,6 +80,8 @@ class AlertThresholds:
 class MonitoringArgs:
     """Settings and wiring of the monitoring stack."""
 
+    cluster: ClusterRef
+    """The cluster monitored (IRSA trust of Alertmanager's role)."""
     triton_namespace: str
     """Namespace of the Triton pods (`TritonServer.namespace`): alert rules and the ServiceMonitor select it."""
     triton_service: str
@@ -84,6 +96,10 @@ class MonitoringArgs:
     """Days Prometheus keeps samples (1..365)."""
     storage_gib: int = 50
     """Prometheus volume size (at least 10 GiB)."""
+    storage_class_name: str = DEFAULT_STORAGE_CLASS
+    """StorageClass of the Prometheus volume (`GpuCluster.storage_class_name`: encrypted gp3 from the EBS CSI driver)."""
+    scrape_karpenter: bool = True
+    """Scrape Karpenter's metrics (its interruption counters feed `SpotInterruptionRateHigh`)."""
     thresholds: AlertThresholds = AlertThresholds()
     """Where the alert rules and alarms fire."""
 
@@ -191,6 +207,49 @@ def alert_rules(namespace: str, t: AlertThresholds) -> list[dict[str, Any]]:
     ]
 
 
+def chart_service_urls(name: str) -> dict[str, str]:
+    """In-cluster URLs of the kube-prometheus-stack release `name`, which sets `fullnameOverride: name`.
+
+    The chart names its Services `<fullname>-prometheus` and `<fullname>-alertmanager`
+    (templates/prometheus/service.yaml, templates/alertmanager/service.yaml at 65.1.1); with
+    the override, fullname is `name` (truncated to 26 characters). The one definition of them.
+    """
+    fullname = name[:26].rstrip("-")
+    return {
+        "prometheus": f"http://{fullname}-prometheus.{name}.svc:{PROMETHEUS_PORT}",
+        "alertmanager": f"http://{fullname}-alertmanager.{name}.svc:9093",
+    }
+
+
+def alertmanager_config(topic_arn: str) -> dict[str, Any]:
+    """Alertmanager routes every alert (but the heartbeat and inhibitor) to the stack's SNS alert topic, signed with IRSA credentials."""
+    region = topic_arn.split(":")[3]
+    return {
+        "route": {
+            "receiver": ALERT_TOPIC_RECEIVER,
+            "group_by": ["alertname", "namespace"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": [{"receiver": "null", "matchers": [f'alertname = "{alert}"']} for alert in SILENT_ALERTS],
+        },
+        "receivers": [
+            {"name": "null"},
+            {
+                "name": ALERT_TOPIC_RECEIVER,
+                "sns_configs": [
+                    {
+                        "topic_arn": topic_arn,
+                        "sigv4": {"region": region},
+                        "subject": "[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}",
+                        "send_resolved": True,
+                    }
+                ],
+            },
+        ],
+    }
+
+
 def adapter_rule() -> dict[str, Any]:
     """prometheus-adapter rule: average queue time per request, per pod (the spot HPA's metric)."""
     return {
@@ -233,13 +292,20 @@ class Monitoring(PlatformComponent):
             "string_data": {"admin-user": "admin", "admin-password": password.result},
         }
         k8s.core.v1.Secret(f"{name}-grafana-admin", opts=in_namespace, **secret)
+        alertmanager_role = self._alertmanager_role(name, args)
         stack = self._release(
             f"{name}-prometheus",
             KUBE_PROMETHEUS_STACK_CHART,
             name,
             {
+                "fullnameOverride": name,
                 "nodeExporter": {"enabled": False},
-                "alertmanager": {"enabled": True, "alertmanagerSpec": {"nodeSelector": SYSTEM_NODE_SELECTOR}},
+                "alertmanager": {
+                    "enabled": True,
+                    "serviceAccount": {"name": f"{name}-alertmanager", "annotations": {"eks.amazonaws.com/role-arn": alertmanager_role.arn}},
+                    "config": pulumi.Output.from_input(args.alert_topic_arn).apply(alertmanager_config),
+                    "alertmanagerSpec": {"nodeSelector": SYSTEM_NODE_SELECTOR},
+                },
                 "prometheus": {
                     "prometheusSpec": {
                         "retention": f"{args.retention_days}d",
@@ -249,7 +315,7 @@ class Monitoring(PlatformComponent):
                         "storageSpec": {
                             "volumeClaimTemplate": {
                                 "spec": {
-                                    "storageClassName": "gp3",
+                                    "storageClassName": args.storage_class_name,
                                     "accessModes": ["ReadWriteOnce"],
                                     "resources": {"requests": {"storage": f"{args.storage_gib}Gi"}},
                                 }
@@ -281,19 +347,31 @@ class Monitoring(PlatformComponent):
             PROMETHEUS_ADAPTER_CHART,
             name,
             {
-                "prometheus": {"url": f"http://{name}-prometheus-kube-prom-prometheus.{name}.svc", "port": 9090},
+                "prometheus": {"url": chart_service_urls(name)["prometheus"].rsplit(":", 1)[0], "port": PROMETHEUS_PORT},
                 "rules": {"default": False, "custom": [adapter_rule()]},
             },
             self.child(depends_on=[stack]),
         )
         after_stack = self.child(depends_on=[stack])
+        if args.scrape_karpenter:
+            k8s.apiextensions.CustomResource(
+                f"{name}-karpenter",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata={"name": f"{name}-karpenter", "namespace": KARPENTER_NAMESPACE},
+                spec={
+                    "selector": {"matchLabels": {APP_NAME_LABEL: KARPENTER_RELEASE, APP_INSTANCE_LABEL: KARPENTER_RELEASE}},
+                    "endpoints": [{"port": KARPENTER_METRICS_PORT_NAME, "interval": "30s"}],
+                },
+                opts=after_stack,
+            )
         k8s.apiextensions.CustomResource(
             f"{name}-triton",
             api_version="monitoring.coreos.com/v1",
             kind="ServiceMonitor",
             metadata={"name": f"{name}-triton", "namespace": args.triton_namespace},
             spec={
-                "selector": {"matchLabels": {TRITON_APP_LABEL: "triton", TRITON_INSTANCE_LABEL: args.triton_service}},
+                "selector": {"matchLabels": {APP_NAME_LABEL: "triton", APP_INSTANCE_LABEL: args.triton_service}},
                 "endpoints": [{"port": "metrics", "interval": "15s"}],
             },
             opts=after_stack,
@@ -317,6 +395,26 @@ class Monitoring(PlatformComponent):
         self.namespace = name
         self.gpu_namespace = f"{name}-gpu"
         self.register_outputs(self.public_outputs())
+
+    def _alertmanager_role(self, name: str, args: MonitoringArgs) -> aws.iam.Role:
+        """IRSA role of Alertmanager's service account: publish to the alert topic, nothing else."""
+        role = service_account_role(
+            f"{name}-alertmanager",
+            oidc_provider_arn=args.cluster.oidc_provider_arn,
+            oidc_issuer_url=args.cluster.oidc_issuer_url,
+            namespace=name,
+            service_account=f"{name}-alertmanager",
+            opts=self.child(),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-alertmanager",
+            role=role.id,
+            policy=pulumi.Output.from_input(args.alert_topic_arn).apply(
+                lambda arn: policy_document([{"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": arn}])
+            ),
+            opts=self.child(),
+        )
+        return role
 
     def _release(self, name: str, chart: HelmChart, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
         """A pinned Helm release."""

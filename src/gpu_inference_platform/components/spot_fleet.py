@@ -27,6 +27,8 @@ from gpu_inference_platform.components.constants import (
     HOURS_PER_MONTH,
     INSTANCE_TYPE_LABEL,
     KARPENTER_CHART,
+    KARPENTER_NAMESPACE,
+    KARPENTER_RELEASE,
     SYSTEM_NODE_LABEL,
     SYSTEM_NODE_SELECTOR,
 )
@@ -35,8 +37,6 @@ from gpu_inference_platform.components.instances import GPU_INSTANCE_TYPES, INST
 from gpu_inference_platform.components.karpenter_policy import KarpenterScope, karpenter_controller_policy
 from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, args_key, check_args
 
-KARPENTER_NAMESPACE = "kube-system"
-KARPENTER_SERVICE_ACCOUNT = "karpenter"
 NODEPOOL_API = "karpenter.sh/v1"
 NODECLASS_API = "karpenter.k8s.aws/v1"
 SPOT_NOTICE_S = 120
@@ -212,7 +212,7 @@ class SpotFleet(PlatformComponent):
             oidc_provider_arn=args.cluster.oidc_provider_arn,
             oidc_issuer_url=args.cluster.oidc_issuer_url,
             namespace=KARPENTER_NAMESPACE,
-            service_account=KARPENTER_SERVICE_ACCOUNT,
+            service_account=KARPENTER_RELEASE,
             opts=self.child(),
         )
         scope = pulumi.Output.all(
@@ -226,7 +226,7 @@ class SpotFleet(PlatformComponent):
         )
         release = k8s.helm.v3.Release(
             f"{name}-karpenter",
-            name="karpenter",
+            name=KARPENTER_RELEASE,
             chart=KARPENTER_CHART.chart,
             version=args.karpenter_version,
             namespace=KARPENTER_NAMESPACE,
@@ -287,7 +287,7 @@ class SpotFleet(PlatformComponent):
         return {
             "replicas": 2,
             "settings": {"clusterName": args.cluster.name, "clusterEndpoint": args.cluster.endpoint, "interruptionQueue": queue.name},
-            "serviceAccount": {"name": KARPENTER_SERVICE_ACCOUNT, "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
+            "serviceAccount": {"name": KARPENTER_RELEASE, "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
             "nodeSelector": SYSTEM_NODE_SELECTOR,
             "controller": {"resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}},
             "podDisruptionBudget": {"name": "karpenter", "maxUnavailable": 1},

@@ -21,16 +21,16 @@ import pulumi_kubernetes as k8s
 from gpu_inference_platform.components.base import PlatformComponent
 from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.constants import (
+    APP_INSTANCE_LABEL,
+    APP_NAME_LABEL,
     CAPACITY_TYPE_LABEL,
     DEFAULT_AWS_CLI_IMAGE,
     GPU_RESOURCE,
     GPU_TOLERATION,
     MODEL_TREE_ANNOTATION,
     QUEUE_TIME_METRIC,
-    TRITON_APP_LABEL,
     TRITON_GRPC_PORT,
     TRITON_HTTP_PORT,
-    TRITON_INSTANCE_LABEL,
     TRITON_LIVE_PATH,
     TRITON_METRICS_PORT,
     TRITON_READY_PATH,
@@ -192,7 +192,7 @@ class TritonServer(PlatformComponent):
     def __init__(self, name: str, args: TritonServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tritonserver", "TritonServer", name, opts)
         self.namespace = self.service_name = name
-        labels = {TRITON_APP_LABEL: "triton", TRITON_INSTANCE_LABEL: name}
+        labels = {APP_NAME_LABEL: "triton", APP_INSTANCE_LABEL: name}
 
         namespace = k8s.core.v1.Namespace(name, metadata={"name": name, "labels": RESTRICTED_POD_SECURITY}, opts=self.child())
         role = service_account_role(

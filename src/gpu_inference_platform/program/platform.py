@@ -216,10 +216,11 @@ def budget_args(config: StackConfig, fleet: SpotFleet, account: AccountContext) 
     )
 
 
-def monitoring_args(config: StackConfig, triton: TritonServer, load_balancer: LoadBalancer, budget: BudgetAlarms) -> MonitoringArgs:
+def monitoring_args(config: StackConfig, cluster: GpuCluster, triton: TritonServer, load_balancer: LoadBalancer, budget: BudgetAlarms) -> MonitoringArgs:
     """Metrics, alert rules and alarms of the serving path, alerting on the budget's topic."""
     watch = config.monitoring
     return MonitoringArgs(
+        cluster=cluster.ref,
         triton_namespace=triton.namespace,
         triton_service=triton.service_name,
         alert_topic_arn=budget.topic_arn,
@@ -227,6 +228,7 @@ def monitoring_args(config: StackConfig, triton: TritonServer, load_balancer: Lo
         target_group_arn_suffix=load_balancer.target_group_arn_suffix,
         retention_days=watch.retention_days,
         storage_gib=watch.storage_gib,
+        storage_class_name=cluster.storage_class_name,
         thresholds=AlertThresholds(p99_latency_ms=watch.p99_latency_ms, error_ratio=watch.error_ratio, queue_time_ms=4 * config.serving.queue_time_target_ms),
     )
 
@@ -255,7 +257,7 @@ def build_platform(config: StackConfig) -> Platform:
     after_triton = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[triton]))
     load_balancer = LoadBalancer("alb", load_balancer_args(config, network, cluster.ref, triton, account), after_triton)
     budget = BudgetAlarms("budget", budget_args(config, fleet, account))
-    monitoring = Monitoring("monitoring", monitoring_args(config, triton, load_balancer, budget), after_triton)
+    monitoring = Monitoring("monitoring", monitoring_args(config, cluster, triton, load_balancer, budget), after_triton)
     return Platform(
         network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer, budget=budget, monitoring=monitoring
     )

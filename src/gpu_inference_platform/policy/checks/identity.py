@@ -172,7 +172,9 @@ POLICIES = [
         "CKV_AWS_62, CKV_AWS_63, CKV_AWS_355",
         (*POLICY_DOCUMENT_TYPES, ROLE),
         check_resource=_least_privilege,
-        settings={"wildcardResourceActions": ["*:Describe*", "pricing:GetProducts", "sts:GetCallerIdentity", "cloudwatch:PutMetricData"]},
+        settings={
+            "wildcardResourceActions": ["*:Describe*", "pricing:GetProducts", "sts:GetCallerIdentity", "cloudwatch:PutMetricData", "iam:ListInstanceProfiles"]
+        },
     ),
     Policy(
         "P25",
