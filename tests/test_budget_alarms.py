@@ -28,6 +28,7 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             ("aws:iam/role:Role", "budget-action"),
             ("aws:iam/rolePolicy:RolePolicy", "budget-action"),
             ("aws:budgets/budgetAction:BudgetAction", "budget-stop-gpu-scale-out"),
+            ("aws:costexplorer/costAllocationTag:CostAllocationTag", "budget-tag-stack"),
         ]
     )
 
@@ -94,6 +95,14 @@ def test_full_spend_automatically_stops_gpu_scale_out(plans: dict[str, Plan]) ->
     assert grant["Condition"] == {"ArnEquals": {"iam:PolicyARN": deny.outputs["arn"]}}, "the action may attach only the deny policy"
     trust = json.loads(plan.get("aws:iam/role:Role", "budget-action").inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "budgets.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}, "no other account's budget can assume it"
+
+
+def test_the_cost_allocation_tag_is_activated_and_survives_the_stack(plans: dict[str, Plan]) -> None:
+    tag = plans["prod"].get("aws:costexplorer/costAllocationTag:CostAllocationTag", "budget-tag-stack").inputs
+    assert (tag["tagKey"], tag["status"]) == ("stack", "Active")
+    budget = plans["prod"].get("aws:budgets/budget:Budget", "budget").inputs
+    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": [f"user:{tag['tagKey']}$prod"]}], "the budget counts the activated key"
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ ADDED = {
     ("aws:iam/role:Role", "monitoring-alertmanager"),
     ("aws:iam/rolePolicy:RolePolicy", "monitoring-alertmanager"),
     ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-karpenter"),
+    ("aws:costexplorer/costAllocationTag:CostAllocationTag", "budget-tag-stack"),
 }
 """Resources added on purpose after the snapshot: new, so nothing of the old state is replaced by them."""
 

@@ -152,7 +152,9 @@ def test_engine_jobs_build_each_plan_on_its_gpu_family(plans: dict[str, Plan]) -
     assert build["image"] == "nvcr.io/nvidia/tensorrt:25.01-py3"
     assert build["command"][:4] == ["trtexec", "--onnx=/work/model.onnx", "--saveEngine=/work/model_cc8.9.plan", "--fp16"]
     assert build["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert upload["command"] == ["aws", "s3", "cp", "/work/model_cc8.9.plan", f"{s3}/model_cc8.9.plan", "--sse", "aws:kms"]
+    key = plan.get("aws:kms/key:Key", "models-bucket").outputs["arn"]
+    assert upload["command"] == ["aws", "s3", "cp", "/work/model_cc8.9.plan", f"{s3}/model_cc8.9.plan", "--sse", "aws:kms", "--sse-kms-key-id", key]
+    assert pod["automountServiceAccountToken"] is False
     assert (pod["restartPolicy"], pod["securityContext"]["runAsNonRoot"], job["spec"]["backoffLimit"]) == ("Never", True, 2)
     namespace = plan.get("kubernetes:core/v1:Namespace", "models-engines").inputs["metadata"]["labels"]
     assert namespace == {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("audit", "enforce", "warn")}

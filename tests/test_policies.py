@@ -577,7 +577,12 @@ CASES = [
     ),
     Case(
         "K03",
-        [(DEPLOYMENT, "triton-spot", drop("metadata.namespace")), (DEPLOYMENT, "triton-floor", drop("spec.template.spec.serviceAccountName"))],
+        [
+            (DEPLOYMENT, "triton-spot", drop("metadata.namespace")),
+            (DEPLOYMENT, "triton-spot", drop("spec.template.spec.automountServiceAccountToken")),
+            (DEPLOYMENT, "triton-floor", drop("spec.template.spec.serviceAccountName")),
+            (DEPLOYMENT, "triton-floor", drop("spec.template.spec.automountServiceAccountToken")),
+        ],
         [
             ("triton-floor", "pod uses the default service account with its token mounted"),
             ("triton-spot", "workload runs in the default namespace"),
@@ -586,7 +591,10 @@ CASES = [
     ),
     Case(
         "K03",
-        [(SERVICE_ACCOUNT, "triton", put("metadata.annotations", {}))],
+        [
+            (DEPLOYMENT, "triton-floor", drop("spec.template.spec.automountServiceAccountToken")),
+            (DEPLOYMENT, "triton-spot", drop("spec.template.spec.automountServiceAccountToken")),
+        ],
         [
             ("triton-floor", "pod mounts a token of service account triton it does not need (set automountServiceAccountToken: false)"),
             ("triton-spot", "pod mounts a token of service account triton it does not need (set automountServiceAccountToken: false)"),

@@ -58,6 +58,8 @@ def test_every_interruption_event_is_routed_to_the_queue(plans: dict[str, Plan])
     statements = json.loads(plan.get("aws:sqs/queuePolicy:QueuePolicy", "gpu-fleet-interruptions").inputs["policy"])["Statement"]
     assert statements[0]["Principal"] == {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]}
     assert (statements[0]["Action"], statements[0]["Resource"]) == ("sqs:SendMessage", queue.outputs["arn"])
+    rules = sorted(plan.get("aws:cloudwatch/eventRule:EventRule", f"gpu-fleet-{event}").outputs["arn"] for event in EVENTS)
+    assert statements[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": rules}}, "only this fleet's rules may send"
     assert (statements[1]["Effect"], statements[1]["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
 
 

@@ -29,6 +29,7 @@ UNTAGGABLE_TYPES = {
     "aws:sqs/queuePolicy:QueuePolicy",
     "aws:cloudwatch/eventTarget:EventTarget",
     "aws:ec2/tag:Tag",
+    "aws:costexplorer/costAllocationTag:CostAllocationTag",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",

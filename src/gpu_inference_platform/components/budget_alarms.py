@@ -84,6 +84,9 @@ class BudgetAlarmsArgs:
     """Forecast-spend notification, percent of the budget."""
     anomaly_threshold_usd: float = 100
     """Cost anomalies with at least this total impact are sent to the topic."""
+    activate_cost_allocation_tag: bool = True
+    """Activate the tag key for cost allocation (account-wide; without it the budget counts $0 and never acts).
+    AWS lists a new tag key for activation up to 24 hours after first use; set False to activate it yourself."""
 
     def __post_init__(self) -> None:
         check_args(self, budget_issues(args_key("BudgetAlarmsArgs"), self))
@@ -122,6 +125,9 @@ class BudgetAlarms(PlatformComponent):
             )
 
         key, value = args.cost_allocation_tag
+        if args.activate_cost_allocation_tag:
+            # Account-wide and shared by every stack that tags with this key: retained when one stack is destroyed.
+            aws.costexplorer.CostAllocationTag(f"{name}-tag-{key}", tag_key=key, status="Active", opts=self.child(retain_on_delete=True))
         budget = aws.budgets.Budget(
             name,
             budget_type="COST",
@@ -206,7 +212,8 @@ class BudgetAlarms(PlatformComponent):
             ),
             opts=self.child(),
         )
-        executor = aws.iam.Role(f"{name}-action", assume_role_policy=service_trust_policy("budgets.amazonaws.com"), opts=self.child())
+        trust = pulumi.Output.from_input(args.account.account_id).apply(lambda account: service_trust_policy("budgets.amazonaws.com", source_account=account))
+        executor = aws.iam.Role(f"{name}-action", assume_role_policy=trust, opts=self.child())
         role_arn = pulumi.Output.all(args.account.partition, args.account.account_id, args.capacity_controller_role_name).apply(
             lambda a: f"arn:{a[0]}:iam::{a[1]}:role/{a[2]}"
         )

@@ -202,7 +202,7 @@ class ModelRepository(PlatformComponent):
         k8s.core.v1.ServiceAccount(
             service_account,
             metadata={"name": service_account, "namespace": namespace.metadata["name"], "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
-            automount_service_account_token=True,
+            automount_service_account_token=False,
             opts=self.child(),
         )
         buildable = [plan for plan in plans if args.manifest.engines[plan] in engines.instance_types_by_capability]
@@ -213,8 +213,10 @@ class ModelRepository(PlatformComponent):
             job_name = f"trt-{args.manifest.short_hash}-cc{capability.replace('.', '')}"
             job: dict[str, Any] = {
                 "metadata": {"name": job_name, "namespace": namespace.metadata["name"], "labels": {"gpuinfra.io/model-tree": args.manifest.short_hash}},
-                "spec": bucket.bucket.apply(
-                    lambda b, p=plan, o=onnx, cc=capability: self._job_spec(engines, service_account=service_account, bucket=b, plan=p, onnx=o, capability=cc)  # type: ignore[misc]
+                "spec": pulumi.Output.all(bucket.bucket, key.arn).apply(
+                    lambda a, p=plan, o=onnx, cc=capability: self._job_spec(  # type: ignore[misc]
+                        engines, service_account=service_account, bucket=a[0], key_arn=a[1], plan=p, onnx=o, capability=cc
+                    )
                 ),
             }
             k8s.batch.v1.Job(f"{name}-{job_name}", opts=self.child(depends_on=[uploads[onnx]]), **job)
@@ -231,7 +233,7 @@ class ModelRepository(PlatformComponent):
             ]
         )
 
-    def _job_spec(self, engines: EngineBuildArgs, *, service_account: str, bucket: str, plan: str, onnx: str, capability: str) -> dict[str, Any]:
+    def _job_spec(self, engines: EngineBuildArgs, *, service_account: str, bucket: str, key_arn: str, plan: str, onnx: str, capability: str) -> dict[str, Any]:
         """Fetch (aws-cli) -> build (TensorRT, 1 GPU of this family) -> upload (aws-cli), in one pod."""
         plan_file = Path(plan).name
         s3 = f"s3://{bucket}/{self.prefix}"
@@ -245,6 +247,7 @@ class ModelRepository(PlatformComponent):
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,
+                    "automountServiceAccountToken": False,
                     "securityContext": RESTRICTED_POD_CONTEXT,
                     "tolerations": [GPU_TOLERATION],
                     "affinity": {
@@ -277,7 +280,10 @@ class ModelRepository(PlatformComponent):
                     ],
                     "containers": [
                         aws_cli_container(
-                            "upload-plan", engines.aws_cli_image, ["s3", "cp", f"{_WORK_DIR}/{plan_file}", f"{s3}{plan}", "--sse", "aws:kms"], work
+                            "upload-plan",
+                            engines.aws_cli_image,
+                            ["s3", "cp", f"{_WORK_DIR}/{plan_file}", f"{s3}{plan}", "--sse", "aws:kms", "--sse-kms-key-id", key_arn],
+                            work,
                         )
                     ],
                     "volumes": [{"name": "work", "emptyDir": {"sizeLimit": "4Gi"}}, {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],

@@ -246,31 +246,35 @@ class SpotFleet(PlatformComponent):
         self.register_outputs(self.public_outputs())
 
     def _interruption_queue(self, name: str) -> aws.sqs.Queue:
-        """SQS queue fed by EventBridge with every event that means "this node is going away"."""
+        """SQS queue fed by EventBridge with every event that means "this node is going away" (and only by these rules)."""
         queue = aws.sqs.Queue(f"{name}-interruptions", message_retention_seconds=300, sqs_managed_sse_enabled=True, opts=self.child())
+        rules = {
+            event: aws.cloudwatch.EventRule(
+                f"{name}-{event}", description=f"Karpenter interruption handling: {event}", event_pattern=json.dumps(pattern), opts=self.child()
+            )
+            for event, pattern in INTERRUPTION_EVENTS.items()
+        }
         aws.sqs.QueuePolicy(
             f"{name}-interruptions",
             queue_url=queue.url,
-            policy=queue.arn.apply(
-                lambda arn: policy_document(
+            policy=pulumi.Output.all(queue.arn, *(rule.arn for rule in rules.values())).apply(
+                lambda arns: policy_document(
                     [
                         {
                             "Sid": "EventBridgeDelivers",
                             "Effect": "Allow",
                             "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
                             "Action": "sqs:SendMessage",
-                            "Resource": arn,
+                            "Resource": arns[0],
+                            "Condition": {"ArnEquals": {"aws:SourceArn": sorted(arns[1:])}},
                         },
-                        deny_insecure_transport("sqs", arn),
+                        deny_insecure_transport("sqs", arns[0]),
                     ]
                 )
             ),
             opts=self.child(),
         )
-        for event, pattern in INTERRUPTION_EVENTS.items():
-            rule = aws.cloudwatch.EventRule(
-                f"{name}-{event}", description=f"Karpenter interruption handling: {event}", event_pattern=json.dumps(pattern), opts=self.child()
-            )
+        for event, rule in rules.items():
             aws.cloudwatch.EventTarget(f"{name}-{event}", rule=rule.name, arn=queue.arn, opts=self.child())
         return queue
 

@@ -282,6 +282,7 @@ class TritonServer(PlatformComponent):
         ready = {"httpGet": {"path": TRITON_READY_PATH, "port": "http"}}
         return {
             "serviceAccountName": name,
+            "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": args.termination_grace_period_s,
             "securityContext": RESTRICTED_POD_CONTEXT,
             "nodeSelector": {CAPACITY_TYPE_LABEL: capacity_type},

@@ -16,7 +16,6 @@ SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
 EXEMPTION_ANNOTATION = "gpuinfra.io/pod-security-exemption"
 API_ACCESS_ANNOTATION = "gpuinfra.io/kube-api-access"
-IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 SAFE_SECCOMP = ("RuntimeDefault", "Localhost")
 
@@ -79,7 +78,7 @@ def _service_accounts(stack: Stack, _: Settings) -> Iterator[Finding]:
             yield Finding(workload, "pod uses the default service account with its token mounted")
             continue
         annotations = mapping(mapping(account.props.get("metadata")).get("annotations")) if account else {}
-        if not (annotations.get(IRSA_ANNOTATION) or annotations.get(API_ACCESS_ANNOTATION)):
+        if not annotations.get(API_ACCESS_ANNOTATION):  # IRSA needs no API token: its web-identity token is a volume of its own
             yield Finding(workload, f"pod mounts a token of service account {account_name} it does not need (set automountServiceAccountToken: false)")
 
 
@@ -161,7 +160,7 @@ POLICIES = [
         "K03",
         "k03-service-accounts",
         "Workloads run outside the default namespace under a dedicated service account, and mount its token only when "
-        f"they use it (IRSA, or the {API_ACCESS_ANNOTATION} annotation).",
+        f"they call the Kubernetes API (the {API_ACCESS_ANNOTATION} annotation); IRSA needs no API token.",
         Severity.MEDIUM,
         "Create a ServiceAccount per workload; set automountServiceAccountToken: false where the pod does not call the API.",
         "CKV_K8S_38, CKV_K8S_41, CKV_K8S_21",
