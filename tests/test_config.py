@@ -176,7 +176,13 @@ CASES = [
     # 9. replica bounds; limits below what serving needs
     ("dev", set_key("serving.minSpotReplicas", 2), f"{SERVING}.minSpotReplicas = 2: greater than maxSpotReplicas (1)"),
     ("staging", set_key("serving.floorReplicas", 3), f"{FLEET}.onDemand.gpuLimit = 2: below the serving floor (3 replicas x 1 GPU = 3)"),
-    ("dev", set_key("serving.maxSpotReplicas", 5), f"{FLEET}.spot.gpuLimit = 2: the pools' limits (2 GPUs) are below peak serving (6 GPUs)"),
+    ("dev", set_key("serving.maxSpotReplicas", 5), f"{FLEET}.spot.gpuLimit = 3: the pools' limits (3 GPUs) are below peak serving (6 GPUs)"),
+    (
+        "dev",
+        set_key("fleet.spot.gpuLimit", 2),
+        f"{FLEET}.spot.gpuLimit = 2: the pools' limits (2 GPUs) leave no GPU for TensorRT engine builds at peak serving (2 GPUs): "
+        "a model change would time out; allow at least 3",
+    ),
     # 10. prod needs 3 serving replicas
     (
         "prod",

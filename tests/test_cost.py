@@ -22,7 +22,7 @@ def test_dev_items_match_hand_computed_prices(plans: dict[str, Plan]) -> None:
         "NAT gateways (data processing not included)": (32.85, 32.85, 32.85),
         "application load balancer x1": (16.43, 22.27, 74.83),
         "node group gpu-system (m7i.large)": (round(2 * 0.1008 * HOURS, 2), round(2 * 0.1008 * HOURS, 2), round(3 * 0.1008 * HOURS, 2)),
-        "GPU pool gpu-fleet-spot (spot)": (round(2 * spot_gpu_hour * HOURS, 2), round(2 * spot_gpu_hour * HOURS, 2), round(2 * 1.006 * 0.40 * HOURS, 2)),
+        "GPU pool gpu-fleet-spot (spot)": (round(2 * spot_gpu_hour * HOURS, 2), round(2 * spot_gpu_hour * HOURS, 2), round(3 * 1.006 * 0.40 * HOURS, 2)),
         "CloudWatch alarms": (0.3, 0.3, 0.3),
     }
     assert cost.total("floor") == 576.93
@@ -56,8 +56,8 @@ def _preview(tmp_path: Path, monthly_usd: float) -> tuple[subprocess.CompletedPr
 def test_preview_prints_cost_and_writes_it_to_json(tmp_path: Path) -> None:
     result, document = _preview(tmp_path, 1500)
     assert result.returncode == 0, result.stderr
-    assert "  budget 1500.00: floor 38%, expected 39%, maximum 66% of budget (floor within budget)" in result.stdout.splitlines()
-    assert document["cost"]["totals"] == {"floor": 576.93, "expected": 582.77, "maximum": 989.23}
+    assert "  budget 1500.00: floor 38%, expected 39%, maximum 86% of budget (floor within budget)" in result.stdout.splitlines()
+    assert document["cost"]["totals"] == {"floor": 576.93, "expected": 582.77, "maximum": 1282.99}
     assert (document["cost"]["budget"], document["cost"]["currency"], document["cost"]["period"]) == (1500.0, "USD", "month")
 
 

@@ -163,12 +163,12 @@ def test_prod_pools_spot_first_with_on_demand_fallback(plans: dict[str, Plan]) -
 def test_dev_is_all_spot_with_a_small_limit(plans: dict[str, Plan]) -> None:
     pools = plans["dev"].of_type(NODEPOOL)
     assert [p.name for p in pools] == ["gpu-fleet-spot"]
-    assert pools[0].inputs["spec"]["limits"] == {"nvidia.com/gpu": "2"}
+    assert pools[0].inputs["spec"]["limits"] == {"nvidia.com/gpu": "3"}, "peak serving (2) + 1 for engine builds"
 
 
 @pytest.mark.parametrize(
     ("stack", "capabilities", "max_gpus", "gpu_hours"),
-    [("dev", ["7.5", "8.6", "8.9"], 2, 1460), ("staging", ["7.5", "8.6", "8.9"], 6, 4380), ("prod", ["8.6", "8.9"], 22, 16060)],
+    [("dev", ["7.5", "8.6", "8.9"], 3, 2190), ("staging", ["7.5", "8.6", "8.9"], 6, 4380), ("prod", ["8.6", "8.9"], 22, 16060)],
 )
 def test_fleet_exposes_capabilities_and_bounds_as_plain_data(
     plans: dict[str, Plan], stack: str, capabilities: list[str], max_gpus: int, gpu_hours: int

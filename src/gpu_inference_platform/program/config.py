@@ -247,6 +247,8 @@ _FLEET = f"{PROJECT}:fleet"
 _SERVING = f"{PROJECT}:serving"
 _MODELS = f"{PROJECT}:modelRepository"
 _LB = f"{PROJECT}:loadBalancer"
+ENGINE_BUILD_GPUS = 1
+"""GPUs an engine-build Job takes; Jobs queue for it one after another within their deadline."""
 NODE_RESERVED_MILLICORES = 500
 NODE_RESERVED_GIB = 2
 
@@ -334,6 +336,13 @@ def _fleet_covers_serving(cfg: StackConfig) -> Iterator[ConfigIssue]:
     total = sum(pool.gpu_limit for pool in cfg.named_pools().values())
     if total < peak_gpus:
         yield ConfigIssue(f"{_FLEET}.spot.gpuLimit", cfg.fleet.spot.gpu_limit, f"the pools' limits ({total} GPUs) are below peak serving ({peak_gpus} GPUs)")
+    elif total < peak_gpus + ENGINE_BUILD_GPUS:
+        yield ConfigIssue(
+            f"{_FLEET}.spot.gpuLimit",
+            cfg.fleet.spot.gpu_limit,
+            f"the pools' limits ({total} GPUs) leave no GPU for TensorRT engine builds at peak serving ({peak_gpus} GPUs): "
+            f"a model change would time out; allow at least {peak_gpus + ENGINE_BUILD_GPUS}",
+        )
 
 
 def _engines_cover_fleet(cfg: StackConfig) -> Iterator[ConfigIssue]:
