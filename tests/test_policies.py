@@ -168,17 +168,18 @@ CHECKLIST_SEVERITY = {
     **dict.fromkeys(["P03", "P04", "P09", "P12", "P14", "P20", "P24", "K08"], CRITICAL),
     **dict.fromkeys(["P01", "P02", "P05", "P06", "P07", "P08", "P11", "P15", "P19", "P21", "P23", "P25", "P26", "P27", "P29"], HIGH),
     **dict.fromkeys(["K01", "K02", "K04", "K05", "K06"], HIGH),
+    **dict.fromkeys(["W01", "W02", "W03", "W04", "W05", "W06"], HIGH),
     **dict.fromkeys(["P10", "P13", "P16", "P17", "P18", "P22", "P28", "K03", "K07", "K09"], MEDIUM),
 }
-"""Severity of each row of policy-checks.md."""
+"""Severity of each row of policy-checks.md, and of the wiring checks (W)."""
 
 
 def test_the_pack_has_every_checklist_row_as_its_own_policy() -> None:
     codes = [p.code for p in POLICIES]
-    assert codes == [f"P{i:02d}" for i in range(1, 30)] + [f"K{i:02d}" for i in range(1, 10)]
-    assert len(POLICIES_BY_NAME) == 38
+    assert codes == [f"P{i:02d}" for i in range(1, 30)] + [f"K{i:02d}" for i in range(1, 10)] + [f"W{i:02d}" for i in range(1, 7)]
+    assert len(POLICIES_BY_NAME) == 44
     assert {p.code: p.severity for p in POLICIES} == CHECKLIST_SEVERITY
-    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 20), ("medium", 10)]
+    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 26), ("medium", 10)]
     for policy in POLICIES:
         assert policy.name.startswith(policy.code.lower() + "-")
         assert policy.description and policy.remediation and policy.sources
@@ -754,7 +755,8 @@ def test_violation_messages(case: Case, compliant: Stack, prod_settings: dict[st
 
 
 def test_every_policy_has_a_violation_case() -> None:
-    assert {c.code for c in CASES if c.expected} == {p.code for p in POLICIES}
+    """The wiring checks (W) have theirs in tests/test_wiring.py, on the unmodified prod plan."""
+    assert {c.code for c in CASES if c.expected} == {p.code for p in POLICIES if not p.code.startswith("W")}
 
 
 def test_p05_node_group_in_a_public_subnet(compliant: Stack, prod_settings: dict[str, Mapping[str, Any]]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpu_inference_platform.policy.checks import capacity, cluster, identity, kubernetes, load_balancer, network, observability, serving, storage
+from gpu_inference_platform.policy.checks import capacity, cluster, identity, kubernetes, load_balancer, network, observability, serving, storage, wiring
 from gpu_inference_platform.policy.model import Policy
 
 POLICIES: tuple[Policy, ...] = tuple(
@@ -17,10 +17,11 @@ POLICIES: tuple[Policy, ...] = tuple(
             *observability.POLICIES,
             *kubernetes.POLICIES,
             *serving.POLICIES,
+            *wiring.POLICIES,
         ],
-        key=lambda p: (p.code[0] != "P", p.code),
+        key=lambda p: ("PKW".index(p.code[0]), p.code),
     )
 )
-"""The pack's policies: P (AWS) first, then K (Kubernetes), each by number."""
+"""The pack's policies: P (AWS), then K (Kubernetes), then W (wiring), each by number."""
 
 POLICIES_BY_NAME = {p.name: p for p in POLICIES}

@@ -51,6 +51,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                     "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{oidc_id}"}]}],
                     "vpcConfig": {**inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_digest(args.name, 17)}"},
                     "status": "ACTIVE",
+                    "arn": f"arn:{MOCK_PARTITION}:eks:{self.region}:{MOCK_ACCOUNT_ID}:cluster/{inputs.get('name', resource_id)}",
                 }
             case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
                 return {"arn": f"arn:{MOCK_PARTITION}:iam::{MOCK_ACCOUNT_ID}:oidc-provider/{inputs['url'].removeprefix('https://')}"}
@@ -69,7 +70,11 @@ class PlatformMocks(pulumi.runtime.Mocks):
             case "aws:sns/topic:Topic":
                 return {"arn": f"arn:{MOCK_PARTITION}:sns:{self.region}:{MOCK_ACCOUNT_ID}:{resource_id}", "name": resource_id}
             case "aws:sqs/queue:Queue":
-                return {"url": f"https://sqs.{self.region}.amazonaws.com/{MOCK_ACCOUNT_ID}/{resource_id}", "name": resource_id}
+                return {
+                    "url": f"https://sqs.{self.region}.amazonaws.com/{MOCK_ACCOUNT_ID}/{resource_id}",
+                    "name": resource_id,
+                    "arn": f"arn:{MOCK_PARTITION}:sqs:{self.region}:{MOCK_ACCOUNT_ID}:{resource_id}",
+                }
             case "aws:iam/role:Role":
                 return {"arn": f"arn:{MOCK_PARTITION}:iam::{MOCK_ACCOUNT_ID}:role/{resource_id}", "name": resource_id}
             case "aws:ec2/launchTemplate:LaunchTemplate":

@@ -1,0 +1,183 @@
+"""The wiring layer (W01-W06): committed stacks resolve every cross-reference; each defect an audit found is rejected, naming both ends.
+
+Each mutation puts back the broken form the audit found (or removes the piece that fixed it) on
+the real prod plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from gpu_inference_platform.policy.model import Stack
+from gpu_inference_platform.policy.registry import POLICIES
+from gpu_inference_platform.preview.guardrails import check_plan, plan_resources
+from gpu_inference_platform.preview.harness import Plan
+from tests.conftest import STACKS
+from tests.test_policies import Edit, drop, put, put_json, with_edits, without
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+WIRING = {p.code: p for p in POLICIES if p.code.startswith("W")}
+
+
+@pytest.fixture(scope="module")
+def prod(plans: dict[str, Plan]) -> Stack:
+    return plan_resources(plans["prod"])
+
+
+def findings(code: str, stack: Stack) -> list[tuple[str | None, str]]:
+    policy = WIRING[code]
+    return [(f.resource.name if f.resource else None, f.message) for f in policy.check(stack, policy.settings)]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_stacks_resolve_every_reference(plans: dict[str, Plan], stack: str) -> None:
+    report = check_plan(plans[stack])
+    assert [v.line() for v in report.violations if v.code.startswith("W")] == []
+    assert sorted(WIRING) == ["W01", "W02", "W03", "W04", "W05", "W06"]
+
+
+def test_w01_the_adapter_url_the_chart_never_rendered(prod: Stack) -> None:
+    old_url = put("values.prometheus.url", "http://monitoring-prometheus-kube-prom-prometheus.monitoring.svc")
+    assert findings("W01", with_edits(prod, [(RELEASE, "monitoring-adapter", old_url)])) == [
+        (
+            "monitoring-adapter",
+            "values.prometheus.url refers to monitoring-prometheus-kube-prom-prometheus.monitoring.svc, but no Service "
+            "monitoring/monitoring-prometheus-kube-prom-prometheus is rendered (Services in monitoring: monitoring-adapter-prometheus-adapter, "
+            "monitoring-alertmanager, monitoring-operator, monitoring-prometheus)",
+        )
+    ]
+
+
+def test_w01_chart_naming_without_the_override(prod: Stack) -> None:
+    """Without fullnameOverride the chart names its Services <release>-<chart> truncated to 26: monitoring-prometheus-kube-*."""
+    assert findings("W01", with_edits(prod, [(RELEASE, "monitoring-prometheus", drop("values.fullnameOverride"))])) == [
+        (
+            "monitoring-adapter",
+            "values.prometheus.url refers to monitoring-prometheus.monitoring.svc, but no Service monitoring/monitoring-prometheus is rendered "
+            "(Services in monitoring: monitoring-adapter-prometheus-adapter, monitoring-prometheus-kube-alertmanager, monitoring-prometheus-kube-operator, "
+            "monitoring-prometheus-kube-prometheus)",
+        )
+    ]
+
+
+PROMETHEUS_VOLUME = "values.prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.storageClassName = gp3"
+
+
+def test_w02_a_storage_class_with_no_class_or_no_driver(prod: Stack) -> None:
+    assert findings("W02", without(prod, "kubernetes:storage.k8s.io/v1:StorageClass", "gpu-gp3")) == [
+        ("monitoring-prometheus", f"{PROMETHEUS_VOLUME}: no StorageClass gp3 is planned, so the claim stays Pending (planned: none)")
+    ]
+    assert findings("W02", without(prod, "aws:eks/addon:Addon", "gpu-aws-ebs-csi-driver")) == [
+        ("monitoring-prometheus", f"{PROMETHEUS_VOLUME}: StorageClass gp3 provisions with ebs.csi.aws.com, but no aws-ebs-csi-driver add-on is planned")
+    ]
+
+
+def test_w03_an_hpa_metric_no_adapter_rule_serves(prod: Stack) -> None:
+    renamed = put("spec.metrics.0.pods.metric.name", "triton_queue_time_us")
+    assert findings("W03", with_edits(prod, [("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "triton-spot", renamed)])) == [
+        ("triton-spot", "metric triton_queue_time_us (Pods) is served by no rule of monitoring-adapter (it serves: triton_queue_time_per_request_us)")
+    ]
+    assert findings("W03", without(prod, RELEASE, "monitoring-adapter")) == [
+        ("triton-spot", "metric triton_queue_time_per_request_us (Pods) needs a custom-metrics adapter, and none is planned")
+    ]
+
+
+def test_w04_the_chart_default_route_ends_at_null(prod: Stack) -> None:
+    found = findings("W04", with_edits(prod, [(RELEASE, "monitoring-prometheus", drop("values.alertmanager.config"))]))
+    assert len(found) == 10
+    assert found[0] == ("monitoring-alerts", "alert TritonP99LatencyHigh routes to receiver 'null' of monitoring-prometheus, which delivers nowhere")
+    assert all(message.endswith("routes to receiver 'null' of monitoring-prometheus, which delivers nowhere") for _, message in found)
+
+
+def test_w04_an_alert_on_metrics_nothing_scrapes(prod: Stack) -> None:
+    assert findings("W04", without(prod, "kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-karpenter")) == [
+        (
+            "monitoring-alerts",
+            "alert SpotInterruptionRateHigh reads karpenter_* metrics, but nothing scrapes Karpenter (a ServiceMonitor on its kube-system Service): it can never fire",
+        )
+    ]
+
+
+def test_w04_an_sns_receiver_without_credentials(prod: Stack) -> None:
+    assert findings("W04", without(prod, "aws:iam/rolePolicy:RolePolicy", "monitoring-alertmanager")) == [
+        ("monitoring-prometheus", "an SNS receiver has no IRSA role allowed to sns:Publish (Alertmanager's service account annotation)")
+    ]
+
+
+def _without_statement(sid: str) -> Edit:
+    def change(document: dict[str, Any]) -> None:
+        document["Statement"] = [s for s in document["Statement"] if s["Sid"] != sid]
+
+    return put_json("policy", change)
+
+
+def test_w05_karpenter_without_the_upstream_instance_tagging_grant(prod: Stack) -> None:
+    stack = with_edits(prod, [("aws:iam/rolePolicy:RolePolicy", "gpu-fleet-controller", _without_statement("NameOwnedInstances"))])
+    assert findings("W05", stack) == [
+        (
+            "gpu-fleet-controller",
+            "Karpenter 1.11.1 upstream grant AllowScopedResourceTagging: ec2:CreateTags on arn:aws:ec2:us-west-2:*:instance/* "
+            "is not given to its controller role gpu-fleet-controller",
+        )
+    ]
+
+
+def test_w05_a_list_scoped_tighter_than_upstream_is_a_gap(prod: Stack) -> None:
+    def scoped(document: dict[str, Any]) -> None:
+        (listing,) = [s for s in document["Statement"] if s["Sid"] == "ListInstanceProfiles"]
+        listing["Resource"] = "arn:aws:iam::123456789012:instance-profile/*"
+
+    assert findings("W05", with_edits(prod, [("aws:iam/rolePolicy:RolePolicy", "gpu-fleet-controller", put_json("policy", scoped))])) == [
+        (
+            "gpu-fleet-controller",
+            "Karpenter 1.11.1 upstream grant AllowUnscopedInstanceProfileListAction: iam:ListInstanceProfiles on * is not given to its controller role gpu-fleet-controller",
+        )
+    ]
+
+
+def test_w05_an_unvendored_version_and_a_driver_without_its_policy(prod: Stack) -> None:
+    assert findings("W05", with_edits(prod, [(RELEASE, "gpu-fleet-karpenter", put("version", "1.12.0"))])) == [
+        ("gpu-fleet-karpenter", "no upstream reference policy is vendored for Karpenter 1.12.0 (policy/references/karpenter-1.12.0.json)")
+    ]
+    assert findings("W05", without(prod, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", "gpu-ebs-csi")) == [
+        ("gpu-aws-ebs-csi-driver", "the EBS CSI driver's role (gpu-ebs-csi) lacks the AWS-managed AmazonEBSCSIDriverPolicy")
+    ]
+
+
+def test_w06_limits_with_no_room_for_an_engine_build(prod: Stack) -> None:
+    full = with_edits(
+        prod,
+        [
+            (NODE_POOL, "gpu-fleet-spot", put("spec.limits", {"nvidia.com/gpu": "12"})),
+            (NODE_POOL, "gpu-fleet-on-demand", put("spec.limits", {"nvidia.com/gpu": "3"})),
+        ],
+    )
+    message = "engine build needs 1 GPU, but the NodePools' limits (15 GPUs: gpu-fleet-on-demand, gpu-fleet-spot) are all taken by serving at peak (15)"
+    jobs = sorted(r.name for r in prod.of_type("kubernetes:batch/v1:Job"))
+    assert findings("W06", full) == [(job, message) for job in jobs] and len(jobs) == 2
+
+
+def test_w06_spot_serving_beyond_the_spot_limit(prod: Stack) -> None:
+    assert findings("W06", with_edits(prod, [(NODE_POOL, "gpu-fleet-spot", put("spec.limits", {"nvidia.com/gpu": "8"}))])) == [
+        ("triton-spot", "triton-spot need 12 GPUs on spot nodes at peak, but the spot NodePools allow 8"),
+        *[
+            (
+                job.name,
+                "engine build needs 1 GPU, but the NodePools' limits (14 GPUs: gpu-fleet-on-demand, gpu-fleet-spot) are all taken by serving at peak (15)",
+            )
+            for job in prod.of_type("kubernetes:batch/v1:Job")
+        ],
+    ]
+
+
+def test_a_wiring_error_is_a_mandatory_violation_of_the_preview(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    (adapter,) = [r for r in plan.resources if (r.type, r.name) == (RELEASE, "monitoring-adapter")]
+    values = {**adapter.inputs["values"], "prometheus": {"url": "http://monitoring-prometheus-kube-prom-prometheus.monitoring.svc", "port": 9090}}
+    broken = [dataclasses.replace(r, inputs={**r.inputs, "values": values}) if r is adapter else r for r in plan.resources]
+    report = check_plan(dataclasses.replace(plan, resources=broken))
+    assert [v.code for v in report.mandatory] == ["W01"]
