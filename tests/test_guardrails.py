@@ -74,14 +74,14 @@ def test_unsafe_config_is_blocked_with_the_named_violations(tmp_path: Path) -> N
         ("K02", "gpu-nvidia-device-plugin"),
     ]
     lines = result.stdout.splitlines()
-    assert "policies: 44 checked, 10 violations (4 mandatory), 3 waived" in lines
+    assert "policies: 48 checked, 10 violations (4 mandatory), 3 waived" in lines
     assert lines.index("  critical (3):") < lines.index("  high (1):") < lines.index("  medium (6):")
 
 
 def test_committed_preview_prints_the_policy_summary_and_json(tmp_path: Path) -> None:
     result = run_preview("staging", "--json", str(tmp_path / "plan.json"))
     assert result.returncode == 0, result.stderr
-    assert "policies: 44 checked, 1 violations (0 mandatory), 3 waived" in result.stdout.splitlines()
+    assert "policies: 48 checked, 1 violations (0 mandatory), 3 waived" in result.stdout.splitlines()
     document = json.loads((tmp_path / "plan.json").read_text())
     assert document["violations"] == [
         {

@@ -41,6 +41,11 @@ ADDED = {
     ("aws:iam/rolePolicy:RolePolicy", "monitoring-alertmanager"),
     ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-karpenter"),
     ("aws:costexplorer/costAllocationTag:CostAllocationTag", "budget-tag-stack"),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-default-deny"),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-dns-and-https"),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-clients"),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "models-engines-default-deny"),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "models-engines-dns-and-https"),
 }
 """Resources added on purpose after the snapshot: new, so nothing of the old state is replaced by them."""
 

@@ -29,6 +29,9 @@ SERVING_KINDS = [
     "Service",
     "ServiceAccount",
     "TargetGroupBinding",
+    "NetworkPolicy",
+    "NetworkPolicy",
+    "NetworkPolicy",
 ]
 
 
@@ -50,7 +53,9 @@ def test_rendered_objects_are_valid(plans: dict[str, Plan], stack: str, tmp_path
     pools = 1 if config.fleet.on_demand is None else 2
     jobs = len(config.model_repository.engine_targets)
     assert sorted(d["kind"] for d in documents) == sorted(
-        ["DaemonSet", "StorageClass", "EC2NodeClass", "Namespace", "ServiceAccount", *SERVING_KINDS, *MONITORING_KINDS] + ["NodePool"] * pools + ["Job"] * jobs
+        ["DaemonSet", "StorageClass", "EC2NodeClass", "Namespace", "NetworkPolicy", "NetworkPolicy", "ServiceAccount", *SERVING_KINDS, *MONITORING_KINDS]
+        + ["NodePool"] * pools
+        + ["Job"] * jobs
     )
     for document in documents:
         validate(document, version)

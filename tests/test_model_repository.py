@@ -38,6 +38,8 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "models-bucket-lifecycle"),
             ("aws:iam/policy:Policy", "models-read"),
             ("kubernetes:core/v1:Namespace", "models-engines"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "models-engines-default-deny"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "models-engines-dns-and-https"),
             ("aws:iam/role:Role", "models-engine-builder"),
             ("aws:iam/rolePolicy:RolePolicy", "models-engine-builder"),
             ("kubernetes:core/v1:ServiceAccount", "models-engine-builder"),

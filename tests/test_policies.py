@@ -62,6 +62,9 @@ DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 JOB = "kubernetes:batch/v1:Job"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 BINDING = "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+COST_ALLOCATION_TAG = "aws:costexplorer/costAllocationTag:CostAllocationTag"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -168,18 +171,19 @@ CHECKLIST_SEVERITY = {
     **dict.fromkeys(["P03", "P04", "P09", "P12", "P14", "P20", "P24", "K08"], CRITICAL),
     **dict.fromkeys(["P01", "P02", "P05", "P06", "P07", "P08", "P11", "P15", "P19", "P21", "P23", "P25", "P26", "P27", "P29"], HIGH),
     **dict.fromkeys(["K01", "K02", "K04", "K05", "K06"], HIGH),
+    **dict.fromkeys(["P30", "P31", "P32", "K10"], HIGH),
     **dict.fromkeys(["W01", "W02", "W03", "W04", "W05", "W06"], HIGH),
     **dict.fromkeys(["P10", "P13", "P16", "P17", "P18", "P22", "P28", "K03", "K07", "K09"], MEDIUM),
 }
-"""Severity of each row of policy-checks.md, and of the wiring checks (W)."""
+"""Severity of each row of policy-checks.md, of the checks added for issue 12 (P30-P32, K10) and of the wiring checks (W)."""
 
 
 def test_the_pack_has_every_checklist_row_as_its_own_policy() -> None:
     codes = [p.code for p in POLICIES]
-    assert codes == [f"P{i:02d}" for i in range(1, 30)] + [f"K{i:02d}" for i in range(1, 10)] + [f"W{i:02d}" for i in range(1, 7)]
-    assert len(POLICIES_BY_NAME) == 44
+    assert codes == [f"P{i:02d}" for i in range(1, 33)] + [f"K{i:02d}" for i in range(1, 11)] + [f"W{i:02d}" for i in range(1, 7)]
+    assert len(POLICIES_BY_NAME) == 48
     assert {p.code: p.severity for p in POLICIES} == CHECKLIST_SEVERITY
-    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 26), ("medium", 10)]
+    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 30), ("medium", 10)]
     for policy in POLICIES:
         assert policy.name.startswith(policy.code.lower() + "-")
         assert policy.description and policy.remediation and policy.sources
@@ -736,6 +740,51 @@ CASES = [
         "K09",
         [(DEPLOYMENT, "triton-spot", put(f"{TRITON}.volumeMounts", [{"mountPath": "/models", "name": "models"}]))],
         [("triton-spot", "container triton has no /dev/shm volume (the 64 MiB default breaks the Python backend)")],
+    ),
+    Case(
+        "P30",
+        [(ROLE, "budget-action", put_json("assumeRolePolicy", statement(0, Condition={})))],
+        [("budget-action", "statement #1 lets budgets.amazonaws.com act for any account (add an aws:SourceAccount or aws:SourceArn condition)")],
+    ),
+    Case(
+        "P30",
+        [(QUEUE_POLICY, "gpu-fleet-interruptions", put_json("policy", statement(0, Condition={})))],
+        [
+            (
+                "gpu-fleet-interruptions",
+                "statement EventBridgeDelivers lets events.amazonaws.com act for any account (add an aws:SourceAccount or aws:SourceArn condition)",
+            )
+        ],
+    ),
+    Case(
+        "P31",
+        [],
+        [("budget", "budget counts spend tagged 'stack', but that cost-allocation tag is not activated: it sees $0 and never acts")],
+        removed=[(COST_ALLOCATION_TAG, "budget-tag-stack")],
+    ),
+    Case(
+        "P32",
+        [(DEPLOYMENT, "triton-floor", put("spec.template.spec.initContainers.0.command", ["aws", "s3", "cp", "/models/x", "s3://b/x", "--sse", "aws:kms"]))],
+        [
+            (
+                "triton-floor",
+                "container fetch-models uploads with --sse aws:kms and no --sse-kms-key-id: the AWS-managed key, which readers of the bucket cannot use",
+            )
+        ],
+    ),
+    Case(
+        "K10",
+        [],
+        [
+            ("triton-floor", "namespace triton has no default-deny NetworkPolicy: any pod may reach these pods, and they any address"),
+            ("triton-spot", "namespace triton has no default-deny NetworkPolicy: any pod may reach these pods, and they any address"),
+        ],
+        removed=[(NETWORK_POLICY, "triton-default-deny")],
+    ),
+    Case(
+        "K10",
+        [("aws:eks/addon:Addon", "gpu-vpc-cni", drop("configurationValues"))],
+        [("gpu-vpc-cni", "the vpc-cni add-on does not enable its network policy agent: NetworkPolicies are not enforced")],
     ),
 ]
 

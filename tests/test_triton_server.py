@@ -29,6 +29,9 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             ("kubernetes:core/v1:Service", "triton"),
             ("kubernetes:policy/v1:PodDisruptionBudget", "triton"),
             ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "triton-spot"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-default-deny"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-dns-and-https"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-clients"),
         ]
     )
 
@@ -186,3 +189,23 @@ def test_serving_role_can_only_read_its_model_build(plans: dict[str, Plan]) -> N
 )
 def test_serving_rules(stack: str, mutate: Any, expected: str) -> None:
     assert expected in config_issues(stack, mutate)
+
+
+def test_network_policies_deny_by_default_and_allow_the_load_balancer_and_prometheus(plans: dict[str, Plan]) -> None:
+    plan = plans["prod"]
+    deny = plan.get("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-default-deny").inputs["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    egress = plan.get("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-dns-and-https").inputs["spec"]["egress"]
+    assert egress == [
+        {
+            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        },
+        {"ports": [{"protocol": "TCP", "port": 443}]},
+    ]
+    clients = plan.get("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-clients").inputs["spec"]
+    assert clients["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": "triton"}}
+    assert clients["ingress"] == [
+        {"from": [{"ipBlock": {"cidr": "10.42.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 8000}, {"protocol": "TCP", "port": 8001}]},
+        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], "ports": [{"protocol": "TCP", "port": 8002}]},
+    ]

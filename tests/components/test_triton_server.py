@@ -38,6 +38,8 @@ def test_children_and_wiring() -> None:
             ("kubernetes:core/v1:Service", "embed"),
             ("kubernetes:policy/v1:PodDisruptionBudget", "embed"),
             ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "embed-spot"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "embed-default-deny"),
+            ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "embed-dns-and-https"),
         ]
     )
     trust = plan.get("aws:iam/role:Role", "embed").inputs["assumeRolePolicy"]

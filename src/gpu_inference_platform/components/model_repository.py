@@ -22,6 +22,7 @@ from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.constants import DEFAULT_AWS_CLI_IMAGE, GPU_RESOURCE, GPU_TOLERATION, INSTANCE_TYPE_LABEL
 from gpu_inference_platform.components.iam import AccountContext, encryption_key, policy_document, service_account_role
 from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest
+from gpu_inference_platform.components.network_policies import deny_all_but_dns_and_https
 from gpu_inference_platform.components.pods import RESTRICTED_CONTAINER_CONTEXT, RESTRICTED_POD_CONTEXT, RESTRICTED_POD_SECURITY, aws_cli_container
 from gpu_inference_platform.components.s3 import private_bucket
 from gpu_inference_platform.components.tensorrt_engines import EngineProfile
@@ -183,6 +184,7 @@ class ModelRepository(PlatformComponent):
             metadata={"name": f"{name}-engines", "labels": RESTRICTED_POD_SECURITY},
             opts=self.child(),
         )
+        deny_all_but_dns_and_https(f"{name}-engines", f"{name}-engines", self.child(depends_on=[namespace]))
         service_account = f"{name}-engine-builder"
         role = service_account_role(
             service_account,

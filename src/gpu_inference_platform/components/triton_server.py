@@ -9,7 +9,7 @@ timeout), and carries the model tree hash so "what is running" has an exact answ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -36,6 +36,7 @@ from gpu_inference_platform.components.constants import (
     TRITON_READY_PATH,
 )
 from gpu_inference_platform.components.iam import service_account_role
+from gpu_inference_platform.components.network_policies import NAMESPACE_NAME_LABEL, allow_ingress, deny_all_but_dns_and_https
 from gpu_inference_platform.components.pods import (
     RESTRICTED_CONTAINER_CONTEXT,
     RESTRICTED_POD_CONTEXT,
@@ -166,6 +167,10 @@ class TritonServerArgs:
     """Local volume the model build is copied to and verified on."""
     aws_cli_image: str = DEFAULT_AWS_CLI_IMAGE
     """Image of the model fetch step."""
+    client_cidrs: Sequence[str] = ()
+    """Ranges allowed to reach HTTP (8000) and gRPC (8001) through the NetworkPolicy: the load balancer's VPC. Default: none."""
+    metrics_namespace: str | None = None
+    """Namespace whose pods may scrape the metrics port (8002), e.g. Monitoring's. Default: none."""
 
     def __post_init__(self) -> None:
         key = args_key("TritonServerArgs")
@@ -237,6 +242,7 @@ class TritonServer(PlatformComponent):
         self.service = k8s.core.v1.Service(name, opts=in_namespace, **service)
         budget: dict[str, Any] = {"metadata": {"name": name, "namespace": name}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}}
         k8s.policy.v1.PodDisruptionBudget(name, opts=in_namespace, **budget)
+        self._network_policies(name, args, labels, in_namespace)
         queue_time = {"type": "AverageValue", "averageValue": str(args.queue_time_target_us)}
         autoscaler: dict[str, Any] = {
             "metadata": {"name": f"{name}-spot", "namespace": name},
@@ -255,6 +261,27 @@ class TritonServer(PlatformComponent):
         self.role_arn = role.arn
         self.deployment_names = [f"{name}-floor", f"{name}-spot"]
         self.register_outputs(self.public_outputs())
+
+    def _network_policies(self, name: str, args: TritonServerArgs, labels: dict[str, str], opts: pulumi.ResourceOptions) -> None:
+        """Deny by default; clients reach 8000/8001 from `client_cidrs`, the metrics namespace scrapes 8002."""
+        deny_all_but_dns_and_https(name, name, opts)
+        rules: list[dict[str, Any]] = []
+        if args.client_cidrs:
+            rules.append(
+                {
+                    "from": [{"ipBlock": {"cidr": cidr}} for cidr in args.client_cidrs],
+                    "ports": [{"protocol": "TCP", "port": port} for port in (TRITON_HTTP_PORT, TRITON_GRPC_PORT)],
+                }
+            )
+        if args.metrics_namespace:
+            rules.append(
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: args.metrics_namespace}}}],
+                    "ports": [{"protocol": "TCP", "port": TRITON_METRICS_PORT}],
+                }
+            )
+        if rules:
+            allow_ingress(f"{name}-clients", name, labels, rules, opts)
 
     def _deployment(
         self, name: str, tier: str, args: TritonServerArgs, labels: dict[str, str], *, replicas: int, capacity_type: str, opts: pulumi.ResourceOptions

@@ -24,6 +24,8 @@ from gpu_inference_platform.components.tensorrt_engines import load_engine_profi
 from gpu_inference_platform.components.triton_server import TritonServer, TritonServerArgs
 from gpu_inference_platform.program.config import PROJECT, ConfigError, ConfigIssue, GpuPoolConfig, StackConfig, load_stack_config
 
+MONITORING = "monitoring"
+"""Name of the Monitoring component, and so of its namespace (Triton lets Prometheus scrape from it)."""
 SPOT_WEIGHT = 100
 ON_DEMAND_WEIGHT = 10
 
@@ -176,6 +178,8 @@ def triton_args(config: StackConfig, models: ModelRepository, cluster: ClusterRe
         exit_timeout_s=serving.exit_timeout_s,
         termination_grace_period_s=serving.termination_grace_period_s,
         queue_time_target_us=serving.queue_time_target_ms * 1000,
+        client_cidrs=[config.network.cidr],
+        metrics_namespace=MONITORING,
     )
 
 
@@ -257,7 +261,7 @@ def build_platform(config: StackConfig) -> Platform:
     after_triton = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[triton]))
     load_balancer = LoadBalancer("alb", load_balancer_args(config, network, cluster.ref, triton, account), after_triton)
     budget = BudgetAlarms("budget", budget_args(config, fleet, account))
-    monitoring = Monitoring("monitoring", monitoring_args(config, cluster, triton, load_balancer, budget), after_triton)
+    monitoring = Monitoring(MONITORING, monitoring_args(config, cluster, triton, load_balancer, budget), after_triton)
     return Platform(
         network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer, budget=budget, monitoring=monitoring
     )

@@ -162,6 +162,35 @@ def _kms_keys(key: Resource, _: Settings) -> Iterator[str]:
             yield f'key policy statement {statement_label(statement, index)} allows any principal ("*")'
 
 
+SOURCE_CONTEXT_SERVICES = (
+    "budgets.amazonaws.com",
+    "events.amazonaws.com",
+    "vpc-flow-logs.amazonaws.com",
+    "costalerts.amazonaws.com",
+    "cloudwatch.amazonaws.com",
+)
+"""Service principals that act on behalf of any account: a grant to them names whose (aws:SourceAccount/SourceArn)."""
+SERVICE_GRANTS = {
+    ROLE: "assumeRolePolicy",
+    "aws:sqs/queuePolicy:QueuePolicy": "policy",
+    "aws:sns/topicPolicy:TopicPolicy": "policy",
+    "aws:s3/bucketPolicy:BucketPolicy": "policy",
+}
+"""Resource -> the property holding a document that grants to principals."""
+SOURCE_CONTEXT_KEYS = ("aws:sourceaccount", "aws:sourcearn")
+
+
+def _confused_deputy(resource: Resource, _: Settings) -> Iterator[str]:
+    for index, statement in enumerate(statements(resource.props.get(SERVICE_GRANTS[resource.type]))):
+        services = [s for s in principals(statement, "Service") if s in SOURCE_CONTEXT_SERVICES]
+        keys = {key.lower() for block in mapping(statement.get("Condition")).values() for key in mapping(block)}
+        if allows(statement) and services and not keys & set(SOURCE_CONTEXT_KEYS):
+            yield (
+                f"statement {statement_label(statement, index)} lets {', '.join(services)} act for any account "
+                "(add an aws:SourceAccount or aws:SourceArn condition)"
+            )
+
+
 POLICIES = [
     Policy(
         "P24",
@@ -205,5 +234,15 @@ POLICIES = [
         "CKV_AWS_7, CKV_AWS_33",
         (KMS_KEY,),
         check_resource=_kms_keys,
+    ),
+    Policy(
+        "P30",
+        "p30-service-confused-deputy",
+        "Grants to AWS service principals (role trust, queue, topic and bucket policies) are scoped to this account or the exact source.",
+        Severity.HIGH,
+        "Add Condition aws:SourceAccount (or aws:SourceArn of the rule, budget or log group) to the statement.",
+        "AWS IAM user guide: the confused deputy problem",
+        tuple(SERVICE_GRANTS),
+        check_resource=_confused_deputy,
     ),
 ]

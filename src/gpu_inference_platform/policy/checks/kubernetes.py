@@ -133,6 +133,29 @@ def _pinned(resource: Resource, _: Settings) -> Iterator[str]:
                 yield f"container {container.get('name')} image {container.get('image')} {problem}"
 
 
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+ADDON = "aws:eks/addon:Addon"
+
+
+def _denies_by_default(policy: Resource) -> bool:
+    spec = mapping(policy.props.get("spec"))
+    selects_all = not mapping(spec.get("podSelector")).get("matchLabels") and not mapping(spec.get("podSelector")).get("matchExpressions")
+    return selects_all and {"Ingress", "Egress"} <= set(as_list(spec.get("policyTypes"))) and not spec.get("ingress") and not spec.get("egress")
+
+
+def _network_policies(stack: Stack, _: Settings) -> Iterator[Finding]:
+    denied = {namespace(p.props) for p in stack.of_type(NETWORK_POLICY) if _denies_by_default(p)}
+    for workload in stack.of_type(*WORKLOAD_TYPES):
+        where = namespace(workload.props)
+        if where not in denied and where != "kube-system":
+            yield Finding(workload, f"namespace {where} has no default-deny NetworkPolicy: any pod may reach these pods, and they any address")
+    cni = [a for a in stack.of_type(ADDON) if a.props.get("addonName") == "vpc-cni"]
+    for addon in cni:
+        values = str(addon.props.get("configurationValues") or "")
+        if '"enableNetworkPolicy": "true"' not in values:
+            yield Finding(addon, "the vpc-cni add-on does not enable its network policy agent: NetworkPolicies are not enforced")
+
+
 POLICIES = [
     Policy(
         "K01",
@@ -187,5 +210,14 @@ POLICIES = [
         "CKV_K8S_14, CKV_K8S_43",
         (*WORKLOAD_TYPES, HELM_RELEASE, NODE_CLASS),
         check_resource=_pinned,
+    ),
+    Policy(
+        "K10",
+        "k10-network-policies",
+        "Every namespace of the platform's workloads denies traffic by default (explicit allows only), and the CNI enforces NetworkPolicies.",
+        Severity.HIGH,
+        "Add a default-deny NetworkPolicy per namespace with explicit allows (components do), and set enableNetworkPolicy on the vpc-cni add-on.",
+        "EKS best practices: network security; CKV_K8S (NetworkPolicy)",
+        check_stack=_network_policies,
     ),
 ]

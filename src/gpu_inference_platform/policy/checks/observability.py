@@ -63,6 +63,21 @@ def _budget_alerts(stack: Stack, _: Settings) -> Iterator[Finding]:
                 yield Finding(budget, message)
 
 
+COST_ALLOCATION_TAG = "aws:costexplorer/costAllocationTag:CostAllocationTag"
+
+
+def _tag_activated(stack: Stack, _: Settings) -> Iterator[Finding]:
+    active = {str(t.props.get("tagKey")) for t in stack.of_type(COST_ALLOCATION_TAG) if t.props.get("status") == "Active"}
+    for budget in stack.of_type(BUDGET):
+        for cost_filter in map(mapping, as_list(budget.props.get("costFilters"))):
+            if cost_filter.get("name") != "TagKeyValue":
+                continue
+            for value in as_list(cost_filter.get("values")):
+                key = str(value).removeprefix("user:").split("$", 1)[0]
+                if key not in active:
+                    yield Finding(budget, f"budget counts spend tagged {key!r}, but that cost-allocation tag is not activated: it sees $0 and never acts")
+
+
 POLICIES = [
     Policy(
         "P28",
@@ -84,5 +99,14 @@ POLICIES = [
         "Use BudgetAlarms (it creates the budget, the topic policy and e-mail subscriptions); confirm the e-mails.",
         "AWS Budgets SNS topic policy documentation",
         check_stack=_budget_alerts,
+    ),
+    Policy(
+        "P31",
+        "p31-budget-tag-activated",
+        "A budget that filters on a cost-allocation tag has that tag activated in the account.",
+        Severity.HIGH,
+        "Activate the tag key (BudgetAlarms does: aws.costexplorer.CostAllocationTag, status Active).",
+        "AWS Billing user guide: activating user-defined cost allocation tags",
+        check_stack=_tag_activated,
     ),
 ]

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 from gpu_inference_platform.policy.model import Finding, Policy, Resource, Settings, Severity, Stack
 from gpu_inference_platform.policy.values import as_list, is_true, mapping, principals, statements
+from gpu_inference_platform.policy.workloads import WORKLOAD_TYPES, containers, pod_spec
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -82,6 +83,13 @@ def _tls_only(stack: Stack, bucket: Resource) -> Iterator[str]:
         yield "no bucket policy statement denies s3:* to any principal when aws:SecureTransport is false"
 
 
+def _upload_keys(resource: Resource, _: Settings) -> Iterator[str]:
+    for container in containers(pod_spec(resource.type, resource.props)):
+        command = [str(part) for part in [*as_list(container.get("command")), *as_list(container.get("args"))]]
+        if "--sse" in command and "aws:kms" in command and "--sse-kms-key-id" not in command:
+            yield f"container {container.get('name')} uploads with --sse aws:kms and no --sse-kms-key-id: the AWS-managed key, which readers of the bucket cannot use"
+
+
 POLICIES = [
     Policy(
         "P20",
@@ -118,5 +126,15 @@ POLICIES = [
         'Add a Deny of s3:* for Principal "*" when aws:SecureTransport is false (components.iam.deny_insecure_transport).',
         "CKV_AWS_379",
         check_stack=_per_bucket(_tls_only),
+    ),
+    Policy(
+        "P32",
+        "p32-uploads-use-the-bucket-key",
+        "Objects a workload uploads with SSE-KMS name the bucket's customer key.",
+        Severity.HIGH,
+        "Pass --sse-kms-key-id with the bucket's key ARN (ModelRepository's engine Jobs do).",
+        "S3 user guide: SSE-KMS; aws s3 cp --sse-kms-key-id",
+        WORKLOAD_TYPES,
+        check_resource=_upload_keys,
     ),
 ]
