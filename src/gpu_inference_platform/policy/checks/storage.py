@@ -87,7 +87,8 @@ def _upload_keys(resource: Resource, _: Settings) -> Iterator[str]:
     for container in containers(pod_spec(resource.type, resource.props)):
         command = [str(part) for part in [*as_list(container.get("command")), *as_list(container.get("args"))]]
         if "--sse" in command and "aws:kms" in command and "--sse-kms-key-id" not in command:
-            yield f"container {container.get('name')} uploads with --sse aws:kms and no --sse-kms-key-id: the AWS-managed key, which readers of the bucket cannot use"
+            name = container.get("name")
+            yield f"container {name} uploads with --sse aws:kms and no --sse-kms-key-id: the AWS-managed key, which readers of the bucket cannot use"
 
 
 POLICIES = [
