@@ -61,6 +61,7 @@ def test_unsafe_config_is_blocked_with_the_named_violations(tmp_path: Path) -> N
         ("P10", "advisory", "gpu-fleet-spot"),
         ("P17", "advisory", "alb"),
         ("P18", "advisory", "alb"),
+        ("P28", "advisory", "ci-runner-logs"),
         ("P28", "advisory", "gpu-control-plane"),
         ("P28", "advisory", "network-flow-logs"),
         ("K06", "mandatory", "triton-floor"),
@@ -74,8 +75,8 @@ def test_unsafe_config_is_blocked_with_the_named_violations(tmp_path: Path) -> N
         ("K02", "gpu-nvidia-device-plugin"),
     ]
     lines = result.stdout.splitlines()
-    assert "policies: 48 checked, 10 violations (4 mandatory), 3 waived" in lines
-    assert lines.index("  critical (3):") < lines.index("  high (1):") < lines.index("  medium (6):")
+    assert "policies: 48 checked, 11 violations (4 mandatory), 3 waived" in lines
+    assert lines.index("  critical (3):") < lines.index("  high (1):") < lines.index("  medium (7):")
 
 
 def test_committed_preview_prints_the_policy_summary_and_json(tmp_path: Path) -> None:

@@ -46,6 +46,15 @@ ADDED = {
     ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-clients"),
     ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "models-engines-default-deny"),
     ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "models-engines-dns-and-https"),
+    ("gpuinfra:cirunner:CiRunner", "ci-runner"),
+    ("aws:ec2/securityGroup:SecurityGroup", "ci-runner-builds"),
+    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "ci-runner-builds-https"),
+    ("aws:kms/key:Key", "ci-runner-logs"),
+    ("aws:cloudwatch/logGroup:LogGroup", "ci-runner-logs"),
+    ("aws:iam/role:Role", "ci-runner-builds"),
+    ("aws:iam/rolePolicy:RolePolicy", "ci-runner-builds"),
+    ("aws:codebuild/project:Project", "ci-runner"),
+    ("aws:codebuild/webhook:Webhook", "ci-runner"),
 }
 """Resources added on purpose after the snapshot: new, so nothing of the old state is replaced by them."""
 
@@ -108,6 +117,7 @@ def test_every_component_registers_all_its_outputs(plans: dict[str, Plan]) -> No
         "gpuinfra:loadbalancer:LoadBalancer": ["arn", "arn_suffix", "dns_name", "security_group_id", "target_group_arn", "target_group_arn_suffix"],
         "gpuinfra:budgetalarms:BudgetAlarms": ["budget_name", "deny_gpu_launch_policy_arn", "topic_arn"],
         "gpuinfra:monitoring:Monitoring": ["gpu_namespace", "grafana_admin_password", "namespace"],
+        "gpuinfra:cirunner:CiRunner": ["project_name", "role_arn", "runs_on", "security_group_id"],
     }
     fleet = next(r for r in plans["prod"].roots() if r.type == "gpuinfra:spotfleet:SpotFleet").registered_outputs
     assert (fleet["node_class_name"], fleet["node_pool_names"], fleet["compute_capabilities"]) == (

@@ -19,6 +19,7 @@ COMPONENT_OF_ROOT = {
     "alb": "loadbalancer",
     "budget": "budgetalarms",
     "monitoring": "monitoring",
+    "ci-runner": "cirunner",
 }
 UNTAGGABLE_TYPES = {
     "aws:ec2/route:Route",
@@ -30,6 +31,7 @@ UNTAGGABLE_TYPES = {
     "aws:cloudwatch/eventTarget:EventTarget",
     "aws:ec2/tag:Tag",
     "aws:costexplorer/costAllocationTag:CostAllocationTag",
+    "aws:codebuild/webhook:Webhook",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, STACKS
+from gpu_inference_platform.components.ci_runner import runner_label
+from gpu_inference_platform.program.platform import ci_runner_project
+from tests.conftest import ROOT, STACKS, valid_config
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+\.\d+\.\d+|[0-9a-f]{40})$")
@@ -96,3 +98,39 @@ def test_every_stack_has_a_policy_config() -> None:
     assert sorted(p.stem for p in (ROOT / "policy" / "config").glob("*.json")) == sorted(STACKS)
     pack = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())
     assert pack["runtime"] == {"name": "python", "options": {"virtualenv": "../.venv"}}
+
+
+def test_deploys_and_real_previews_run_on_the_stacks_in_vpc_runner() -> None:
+    """The private API endpoint is reachable only from the VPC: jobs that talk to the cluster run on the stack's CodeBuild runner."""
+    up = _load("pulumi-up.yml")["jobs"]["up"]
+    runner = ci_runner_project("${{ matrix.stack }}")
+    assert up["runs-on"] == (
+        "${{ inputs.bootstrap && 'ubuntu-24.04' || format('"
+        + runner_label(ci_runner_project("{0}"))
+        + "-{1}-{2}', inputs.stack, github.run_id, github.run_attempt) }}"
+    )
+    pulumi = _load("preview.yml")["jobs"]["pulumi"]
+    assert pulumi["runs-on"] == f"{runner_label(runner)}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
+    assert _load("preview.yml")["jobs"]["offline"]["runs-on"] == "ubuntu-24.04", "the offline preview stays on GitHub's runners"
+
+
+def test_a_bootstrap_creates_only_the_network_and_the_runner() -> None:
+    bootstrap = _load("bootstrap.yml")
+    assert bootstrap["on"]["workflow_dispatch"]["inputs"]["stack"]["options"] == ["dev", "staging", "prod"]
+    assert sorted(bootstrap["on"]["workflow_dispatch"]["inputs"]["stack"]["options"]) == list(STACKS)
+    (job,) = bootstrap["jobs"].values()
+    assert (job["uses"], job["with"]) == ("./.github/workflows/pulumi-up.yml", {"stack": "${{ inputs.stack }}", "bootstrap": True})
+    steps = _steps(_load("pulumi-up.yml")["jobs"]["up"])
+    (targeted,) = [s for s in steps if s.get("if") == "inputs.bootstrap"]
+    assert targeted["with"]["target"].splitlines() == [
+        "urn:pulumi:${{ inputs.stack }}::gpu-inference-platform::gpuinfra:network:Network**",
+        "urn:pulumi:${{ inputs.stack }}::gpu-inference-platform::gpuinfra:cirunner:CiRunner**",
+    ]
+    full = [s for s in steps if s.get("uses", "").startswith("pulumi/actions@") and s is not targeted]
+    assert [s["if"] for s in full] == ["${{ !inputs.bootstrap }}"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_has_its_runner(stack: str) -> None:
+    config = valid_config(stack)
+    assert config.ci_runner is not None and config.ci_runner.github_repository == "your-org/gpu-inference-platform"

@@ -41,7 +41,7 @@ def test_every_field_of_the_public_args_is_documented(name: str) -> None:
 
 def test_the_public_api_is_the_components_and_their_handles() -> None:
     components = [n for n in gpu_inference_platform.__all__ if n + "Args" in gpu_inference_platform.__all__]
-    assert components == ["BudgetAlarms", "GpuCluster", "LoadBalancer", "ModelRepository", "Monitoring", "Network", "SpotFleet", "TritonServer"]
+    assert components == ["BudgetAlarms", "CiRunner", "GpuCluster", "LoadBalancer", "ModelRepository", "Monitoring", "Network", "SpotFleet", "TritonServer"]
     for name in components:
         assert getattr(gpu_inference_platform, name).__init__.__code__.co_varnames[1:4] == ("name", "args", "opts")
 
@@ -56,7 +56,9 @@ def test_the_documentation_check_finds_an_undocumented_field() -> None:
     assert _undocumented_fields(source) == ["A.bare"]
 
 
-@pytest.mark.parametrize("name", ["BudgetAlarms", "GpuCluster", "LoadBalancer", "ModelRepository", "Monitoring", "Network", "SpotFleet", "TritonServer"])
+@pytest.mark.parametrize(
+    "name", ["BudgetAlarms", "CiRunner", "GpuCluster", "LoadBalancer", "ModelRepository", "Monitoring", "Network", "SpotFleet", "TritonServer"]
+)
 def test_every_component_exposes_its_key_child_resources(name: str) -> None:
     annotations = vars(getattr(gpu_inference_platform, name))["__annotations__"]
     children = sorted(attribute for attribute, hint in annotations.items() if str(hint).startswith(("aws.", "k8s.")))

@@ -5,6 +5,7 @@ its outputs. Import from here (or from the package root) rather than from the mo
 """
 
 from gpu_inference_platform.components.budget_alarms import BudgetAlarms, BudgetAlarmsArgs
+from gpu_inference_platform.components.ci_runner import CiRunner, CiRunnerArgs
 from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from gpu_inference_platform.components.iam import AccountContext
@@ -21,6 +22,8 @@ __all__ = [
     "AlertThresholds",
     "BudgetAlarms",
     "BudgetAlarmsArgs",
+    "CiRunner",
+    "CiRunnerArgs",
     "ClusterRef",
     "ConfigError",
     "ConfigIssue",

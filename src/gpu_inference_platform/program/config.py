@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 
 from gpu_inference_platform.components.budget_alarms import BudgetAlarmsArgs, budget_issues
+from gpu_inference_platform.components.ci_runner import CiRunnerArgs, runner_issues
 from gpu_inference_platform.components.gpu_cluster import (
     SUPPORTED_KUBERNETES_VERSIONS,
     GpuClusterArgs,
@@ -203,6 +204,14 @@ class MonitoringConfig(_Schema):
     error_ratio: float = Field(default=0.01, gt=0, lt=1)
 
 
+class CiRunnerConfig(_Schema):
+    """The in-VPC GitHub Actions runner that deploys this stack (needed whenever CI cannot reach the API endpoint)."""
+
+    github_repository: str
+    connection_arn: str
+    compute_type: str = default_of(CiRunnerArgs, "compute_type")
+
+
 class StackConfig(_Schema):
     """The whole, validated configuration of one stack."""
 
@@ -217,6 +226,7 @@ class StackConfig(_Schema):
     load_balancer: LoadBalancerConfig
     budget: BudgetConfig
     monitoring: MonitoringConfig
+    ci_runner: CiRunnerConfig | None = None
 
     @property
     def production(self) -> bool:
@@ -413,6 +423,16 @@ def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
                 )
 
 
+def _deploy_path(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    runner = cfg.ci_runner
+    path = f"{PROJECT}:ciRunner"
+    if runner is None:
+        if not cfg.cluster.endpoint_public_access:
+            yield ConfigIssue(path, None, "the API endpoint is private: without an in-VPC runner, pulumi up must run from inside the VPC", "warning")
+        return
+    yield from runner_issues(config_key(path), runner.github_repository, runner.connection_arn, runner.compute_type)
+
+
 def _edge_and_spend(cfg: StackConfig) -> Iterator[ConfigIssue]:
     edge, budget, watch = cfg.load_balancer, cfg.budget, cfg.monitoring
     yield from load_balancer_issues(config_key(_LB), edge.certificate_arn, edge.allowed_cidrs)
@@ -432,6 +452,7 @@ RULES: tuple[Rule, ...] = (
     _images,
     _serving_pods,
     _edge_and_spend,
+    _deploy_path,
 )
 
 

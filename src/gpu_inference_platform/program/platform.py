@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from gpu_inference_platform.components.base import tag_transformation
 from gpu_inference_platform.components.budget_alarms import BudgetAlarms, BudgetAlarmsArgs
+from gpu_inference_platform.components.ci_runner import CiRunner, CiRunnerArgs
 from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from gpu_inference_platform.components.iam import AccountContext
@@ -42,6 +43,7 @@ class Platform:
     load_balancer: LoadBalancer
     budget: BudgetAlarms
     monitoring: Monitoring
+    ci_runner: CiRunner | None
 
 
 def stack_tags(config: StackConfig) -> dict[str, str]:
@@ -237,6 +239,28 @@ def monitoring_args(config: StackConfig, cluster: GpuCluster, triton: TritonServ
     )
 
 
+def ci_runner_project(stack: str) -> str:
+    """Physical CodeBuild project of a stack's runner; the deploy workflow derives the same name from the stack."""
+    return f"gip-{stack}-runner"
+
+
+def ci_runner_args(config: StackConfig, network: Network, account: AccountContext) -> CiRunnerArgs | None:
+    """The in-VPC runner that deploys this stack, when configured."""
+    runner = config.ci_runner
+    if runner is None:
+        return None
+    return CiRunnerArgs(
+        project_name=ci_runner_project(pulumi.get_stack()),
+        github_repository=runner.github_repository,
+        connection_arn=runner.connection_arn,
+        vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        account=account,
+        compute_type=runner.compute_type,
+        log_retention_days=config.cluster.log_retention_days,
+    )
+
+
 def build_platform(config: StackConfig) -> Platform:
     """Create every component of the stack described by `config`."""
     manifest = built_model_repository(config)
@@ -247,6 +271,8 @@ def build_platform(config: StackConfig) -> Platform:
         region=config.region,
     )
     network = Network("network", network_args(config, account))
+    runner_args = ci_runner_args(config, network, account)
+    ci_runner = CiRunner("ci-runner", runner_args) if runner_args is not None else None
     cluster = GpuCluster("gpu", cluster_args(config, network, account))
     in_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
     fleet = SpotFleet("gpu-fleet", fleet_args(config, cluster.ref, account), in_cluster)
@@ -263,7 +289,15 @@ def build_platform(config: StackConfig) -> Platform:
     budget = BudgetAlarms("budget", budget_args(config, fleet, account))
     monitoring = Monitoring(MONITORING, monitoring_args(config, cluster, triton, load_balancer, budget), after_triton)
     return Platform(
-        network=network, cluster=cluster, fleet=fleet, models=models, triton=triton, load_balancer=load_balancer, budget=budget, monitoring=monitoring
+        network=network,
+        cluster=cluster,
+        fleet=fleet,
+        models=models,
+        triton=triton,
+        load_balancer=load_balancer,
+        budget=budget,
+        monitoring=monitoring,
+        ci_runner=ci_runner,
     )
 
 
@@ -286,3 +320,5 @@ def main() -> None:
     pulumi.export("endpoint", platform.load_balancer.dns_name)
     pulumi.export("alertTopicArn", platform.budget.topic_arn)
     pulumi.export("grafanaAdminPassword", platform.monitoring.grafana_admin_password)
+    if platform.ci_runner is not None:
+        pulumi.export("ciRunnerRunsOn", platform.ci_runner.runs_on)
