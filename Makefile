@@ -10,7 +10,10 @@ MODEL_SOURCES := $(shell find model_repo -type f -not -path '*/__pycache__/*') $
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 MODEL_BUILDS := build/models/cpu/manifest.json $(foreach s,$(STACKS),build/models/$(s)/manifest.json)
 
-.PHONY: setup demo test lint preview models clean
+SCAN_VENV := .venv-checkov
+CHECKOV := $(SCAN_VENV)/bin/checkov
+
+.PHONY: setup demo test lint preview models scan clean
 
 setup: $(INSTALLED)
 
@@ -30,10 +33,21 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt policy/requi
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
+# checkov in its own virtualenv (its dependencies clash with the lock) over every stack's rendered Kubernetes objects.
+$(CHECKOV): requirements-scan.txt
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	touch $@
+
+scan: setup models $(CHECKOV)
+	rm -rf build/k8s
+	for stack in $(STACKS); do $(PY) -m scripts.preview $$stack --render-k8s build/k8s/$$stack > build/scan-preview-$$stack.txt || exit 1; done
+	$(CHECKOV) --config-file policy/checkov.yaml --directory build/k8s
+
 demo: setup models
 	$(PY) -m scripts.demo
 
-test: setup models
+test: setup models scan
 	$(PY) -m pytest -q -n 2
 
 lint: setup
@@ -45,4 +59,4 @@ preview: setup models
 	$(PY) -m scripts.preview $(STACK) --json build/preview-$(STACK).json --render-k8s build/k8s/$(STACK)
 
 clean:
-	rm -rf build
+	rm -rf build $(SCAN_VENV)

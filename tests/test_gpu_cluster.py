@@ -155,3 +155,10 @@ def test_volumes_have_a_driver_and_an_encrypted_default_class(plans: dict[str, P
 def test_vpc_cni_enforces_network_policies(plans: dict[str, Plan]) -> None:
     addon = plans["prod"].get("aws:eks/addon:Addon", "gpu-vpc-cni").inputs
     assert json.loads(addon["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
+def test_the_device_plugins_checkov_exceptions_carry_their_reasons(plans: dict[str, Plan]) -> None:
+    annotations = plans["prod"].get("kubernetes:apps/v1:DaemonSet", "gpu-nvidia-device-plugin").inputs["metadata"]["annotations"]
+    checks = {value.split("=", 1)[0]: value.split("=", 1)[1] for value in annotations.values()}
+    assert sorted(checks) == ["CKV_K8S_22", "CKV_K8S_23", "CKV_K8S_8", "CKV_K8S_9"]
+    assert all(len(reason) > 30 for reason in checks.values())

@@ -9,6 +9,13 @@ import pulumi_kubernetes as k8s
 
 from gpu_inference_platform.components.constants import GPU_PRESENT_LABEL, GPU_TOLERATION
 
+CHECKOV_EXCEPTIONS = {
+    "checkov.io/skip1": "CKV_K8S_8=the device plugin serves gRPC on a kubelet socket, no HTTP health endpoint; the kubelet restarts it",
+    "checkov.io/skip2": "CKV_K8S_9=same: it registers with the kubelet over its socket, there is nothing to probe",
+    "checkov.io/skip3": "CKV_K8S_22=it writes its socket under the root-owned /var/lib/kubelet/device-plugins (K02 waiver)",
+    "checkov.io/skip4": "CKV_K8S_23=same: root is needed for that host path; capabilities dropped, no escalation, RuntimeDefault seccomp",
+}
+"""Checks of checkov the device plugin cannot pass, each with its reason (the same as the K02 waiver in policy/config)."""
 _DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 
@@ -20,7 +27,7 @@ def nvidia_device_plugin(name: str, *, image: str, opts: pulumi.ResourceOptions)
         {"matchExpressions": [{"key": GPU_PRESENT_LABEL, "operator": "In", "values": ["true"]}]},
     ]
     manifest: dict[str, Any] = {
-        "metadata": {"name": name, "namespace": "kube-system", "labels": labels},
+        "metadata": {"name": name, "namespace": "kube-system", "labels": labels, "annotations": CHECKOV_EXCEPTIONS},
         "spec": {
             "selector": {"matchLabels": labels},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
