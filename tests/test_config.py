@@ -245,3 +245,10 @@ def test_all_problems_are_reported_together() -> None:
         f"{CLUSTER}.publicAccessCidrs[0] = '0.0.0.0/0': opens the API server to the internet; list your office/VPN ranges instead",
         f"{CLUSTER}.systemNodes.minSize = 9: greater than maxSize (3)",
     ]
+
+
+def test_a_private_endpoint_without_an_in_vpc_runner_is_named() -> None:
+    assert config_issues("prod", delete_key("ciRunner")) == [
+        "warning: gpu-inference-platform:ciRunner = None: the API endpoint is private: without an in-VPC runner, pulumi up must run from inside the VPC"
+    ]
+    assert config_issues("dev", delete_key("ciRunner")) == [], "a CIDR-restricted public endpoint may be deployed from an allowed range"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gpu_inference_platform.policy.iam_coverage import applicable, load_reference
 from gpu_inference_platform.policy.model import Stack
 from gpu_inference_platform.policy.registry import POLICIES
 from gpu_inference_platform.preview.guardrails import check_plan, plan_resources
@@ -137,6 +138,26 @@ def test_w05_a_list_scoped_tighter_than_upstream_is_a_gap(prod: Stack) -> None:
             "Karpenter 1.11.1 upstream grant AllowUnscopedInstanceProfileListAction: iam:ListInstanceProfiles on * is not given to its controller role gpu-fleet-controller",
         )
     ]
+
+
+def test_w05_the_load_balancer_controller_without_its_target_grants(prod: Stack) -> None:
+    stack = with_edits(prod, [("aws:iam/rolePolicy:RolePolicy", "alb-controller", _without_statement("BindTritonTargets"))])
+    upstream = "the AWS Load Balancer Controller 1.13.0 upstream grant #15: elasticloadbalancing:{} on arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"
+    assert findings("W05", stack) == [
+        ("alb-controller", f"{upstream.format(action)} is not given to its controller role alb-controller")
+        for action in ("RegisterTargets", "DeregisterTargets")
+    ]
+
+
+def test_w05_the_reference_says_why_each_upstream_grant_is_left_out() -> None:
+    reference = load_reference("aws-load-balancer-controller", "1.13.0")
+    assert reference is not None and "v2.13.0/docs/install/iam_policy.json" in reference["_source"]
+    assert len(reference["Statement"]) == 16
+    assert sorted(map(int, reference["notUsed"])) == [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16]
+    assert set(reference["narrowed"]) == {"15"}
+    assert all(len(reason) > 30 for reason in [*reference["notUsed"].values(), *reference["narrowed"].values(), *reference["actionsNotUsed"].values()])
+    used = [s["Sid"] for s in applicable(reference)]
+    assert used == ["#2", "#15"], "only the read calls and target registration apply to TargetGroupBinding mode"
 
 
 def test_w05_an_unvendored_version_and_a_driver_without_its_policy(prod: Stack) -> None:

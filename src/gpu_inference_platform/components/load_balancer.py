@@ -28,6 +28,29 @@ LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 FORWARDED_PATHS = (TRITON_READY_PATH, "/v2/models/*/infer", "/v2/models/*/versions/*/infer")
 CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
+CONTROLLER_READ_ACTIONS = (
+    *(f"ec2:Describe{what}" for what in ("AccountAttributes", "Addresses", "AvailabilityZones", "InternetGateways", "Vpcs", "VpcPeeringConnections")),
+    *(f"ec2:Describe{what}" for what in ("Subnets", "SecurityGroups", "Instances", "NetworkInterfaces", "Tags", "RouteTables")),
+    *(
+        f"elasticloadbalancing:Describe{what}"
+        for what in (
+            "LoadBalancers",
+            "LoadBalancerAttributes",
+            "Listeners",
+            "ListenerCertificates",
+            "SSLPolicies",
+            "Rules",
+            "TargetGroups",
+            "TargetGroupAttributes",
+            "TargetHealth",
+            "Tags",
+            "TrustStores",
+            "ListenerAttributes",
+            "CapacityReservation",
+        )
+    ),
+)
+"""The read calls of the controller's upstream policy (v2.13.0) it may make in TargetGroupBinding mode (policy/references/)."""
 ELB_LOG_DELIVERY_ACCOUNTS = {
     "us-east-1": "127311923021",
     "us-east-2": "033677994240",
@@ -283,20 +306,7 @@ class LoadBalancer(PlatformComponent):
                         {
                             "Sid": "ReadLoadBalancing",
                             "Effect": "Allow",
-                            "Action": [
-                                "elasticloadbalancing:DescribeListeners",
-                                "elasticloadbalancing:DescribeLoadBalancers",
-                                "elasticloadbalancing:DescribeTags",
-                                "elasticloadbalancing:DescribeTargetGroupAttributes",
-                                "elasticloadbalancing:DescribeTargetGroups",
-                                "elasticloadbalancing:DescribeTargetHealth",
-                                "ec2:DescribeAvailabilityZones",
-                                "ec2:DescribeInstances",
-                                "ec2:DescribeNetworkInterfaces",
-                                "ec2:DescribeSecurityGroups",
-                                "ec2:DescribeSubnets",
-                                "ec2:DescribeVpcs",
-                            ],
+                            "Action": list(CONTROLLER_READ_ACTIONS),
                             "Resource": "*",
                         },
                         {

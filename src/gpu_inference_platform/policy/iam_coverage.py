@@ -19,6 +19,8 @@ from typing import Any
 from gpu_inference_platform.policy.values import allows, as_list, mapping
 
 Statement = Mapping[str, Any]
+NARROWED = "_narrowed"
+"""Marks a reference statement whose resources ours may scope tighter (only its actions must be granted)."""
 
 
 def load_reference(controller: str, version: str) -> dict[str, Any] | None:
@@ -28,6 +30,21 @@ def load_reference(controller: str, version: str) -> dict[str, Any] | None:
         return None
     reference: dict[str, Any] = json.loads(path.read_text())
     return reference
+
+
+def applicable(reference: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The reference's statements a deployment uses: `notUsed` statements and `actionsNotUsed` actions left out (each with a
+    reason in the file), `narrowed` statements marked so that ours may scope their resources tighter."""
+    not_used, actions_not_used = mapping(reference.get("notUsed")), mapping(reference.get("actionsNotUsed"))
+    narrowed = mapping(reference.get("narrowed"))
+    used = []
+    for index, statement in enumerate(reference["Statement"], start=1):
+        if str(index) in not_used:
+            continue
+        actions = [a for a in as_list(statement.get("Action")) if a not in actions_not_used]
+        marks = {"Sid": statement.get("Sid") or f"#{index}", **({NARROWED: True} if str(index) in narrowed else {})}
+        used.append({**statement, "Action": actions, **marks})
+    return used
 
 
 def substitute(statement: Statement, values: Mapping[str, str]) -> Statement:
@@ -48,12 +65,12 @@ def _conditions(statement: Statement) -> dict[str, dict[str, list[str]]]:
     return found
 
 
-def _covers(ours: Statement, action: str, resource: str, reference_conditions: dict[str, dict[str, list[str]]]) -> bool:
+def _covers(ours: Statement, action: str, resource: str | None, reference_conditions: dict[str, dict[str, list[str]]]) -> bool:
     if not allows(ours) or "NotAction" in ours or "NotResource" in ours:
         return False
     if not any(fnmatch.fnmatchcase(action.lower(), str(pattern).lower()) for pattern in as_list(ours.get("Action"))):
         return False
-    if not any(fnmatch.fnmatchcase(resource, str(pattern)) for pattern in as_list(ours.get("Resource"))):
+    if resource is not None and not any(fnmatch.fnmatchcase(resource, str(pattern)) for pattern in as_list(ours.get("Resource"))):
         return False
     for key, operators in _conditions(ours).items():
         theirs = reference_conditions.get(key)
@@ -72,7 +89,8 @@ def uncovered(reference: Iterable[Statement], ours: Iterable[Statement]) -> Iter
         if not allows(statement):
             continue
         conditions = _conditions(statement)
+        label = statement.get("Sid", "?")
         for action in as_list(statement.get("Action")):
             for resource in as_list(statement.get("Resource")):
-                if not any(_covers(mine, str(action), str(resource), conditions) for mine in ours):
-                    yield f"{statement.get('Sid', '?')}: {action} on {resource}"
+                if not any(_covers(mine, str(action), None if statement.get(NARROWED) else str(resource), conditions) for mine in ours):
+                    yield f"{label}: {action} on {resource}"

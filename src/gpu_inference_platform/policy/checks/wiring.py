@@ -14,7 +14,7 @@ from typing import Any
 
 from gpu_inference_platform.policy.charts import Release, release_of, rendered_services
 from gpu_inference_platform.policy.checks.capacity import HELM_RELEASE
-from gpu_inference_platform.policy.iam_coverage import load_reference, substitute, uncovered
+from gpu_inference_platform.policy.iam_coverage import applicable, load_reference, substitute, uncovered
 from gpu_inference_platform.policy.model import Finding, Policy, Resource, Settings, Severity, Stack
 from gpu_inference_platform.policy.values import as_list, mapping, statements
 from gpu_inference_platform.policy.workloads import GPU_RESOURCE, containers, pod_spec
@@ -271,25 +271,32 @@ def _karpenter_scope(stack: Stack, release: Release, role: Resource) -> dict[str
     }
 
 
+CONTROLLERS = {"karpenter": "Karpenter", "aws-load-balancer-controller": "the AWS Load Balancer Controller"}
+"""Charts whose controller role is compared with the vendored upstream reference policy of the pinned chart version."""
+
+
 def _controller_iam(stack: Stack, _: Settings) -> Iterator[Finding]:
     for resource, release in _releases(stack):
-        if release.chart_name != "karpenter":
+        controller = CONTROLLERS.get(release.chart_name)
+        if controller is None:
             continue
-        reference = load_reference("karpenter", release.version)
+        reference = load_reference(release.chart_name, release.version)
         if reference is None:
             yield Finding(
-                resource, f"no upstream reference policy is vendored for Karpenter {release.version} (policy/references/karpenter-{release.version}.json)"
+                resource,
+                f"no upstream reference policy is vendored for {controller} {release.version} (policy/references/{release.chart_name}-{release.version}.json)",
             )
             continue
         for role in stack.referenced(resource, "values", ROLE):
-            scope = _karpenter_scope(stack, release, role)
             policies = stack.referencing(role, ROLE_POLICY, "role")
             ours = [s for p in policies for s in statements(p.props.get("policy"))]
+            scope = _karpenter_scope(stack, release, role) if release.chart_name == "karpenter" else {}
             if scope is None:
                 continue
-            for missing in uncovered((substitute(s, scope) for s in reference["Statement"]), ours):
+            for missing in uncovered((substitute(s, scope) for s in applicable(reference)), ours):
                 yield Finding(
-                    policies[0] if policies else role, f"Karpenter {release.version} upstream grant {missing} is not given to its controller role {role.name}"
+                    policies[0] if policies else role,
+                    f"{controller} {release.version} upstream grant {missing} is not given to its controller role {role.name}",
                 )
     for addon in stack.of_type(ADDON):
         if addon.props.get("addonName") != "aws-ebs-csi-driver":
