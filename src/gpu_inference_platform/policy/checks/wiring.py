@@ -9,7 +9,7 @@ finding names both ends of the broken reference.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from gpu_inference_platform.policy.charts import Release, release_of, rendered_services
@@ -159,17 +159,18 @@ def _selects(monitor: Resource, app: str, namespace: str | None = None) -> bool:
 
 
 def _chart_enabled(stack: Stack, chart: str, *keys: str) -> bool:
+    """Whether a release of `chart` has the values flag at `keys` on (an absent flag counts as on: the charts' default)."""
     for _, release in _releases(stack):
         if release.chart_name == chart:
-            node: Any = release.values
+            node: Mapping[str, Any] = release.values
             for key in keys[:-1]:
                 node = mapping(node.get(key))
-            if mapping(node).get(keys[-1], keys[-1] == "enabled") is not False:
+            if node.get(keys[-1], True) is not False:
                 return True
     return False
 
 
-METRIC_SOURCES: dict[str, tuple[str, Any]] = {
+METRIC_SOURCES: dict[str, tuple[str, Callable[[Stack], bool]]] = {
     "karpenter_": (
         "Karpenter (a ServiceMonitor on its kube-system Service)",
         lambda s: any(_selects(m, "karpenter", "kube-system") for m in s.of_type(SERVICE_MONITOR)),
