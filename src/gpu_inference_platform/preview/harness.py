@@ -138,8 +138,30 @@ class _RecordingMonitor(MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.plan: list[PlannedResource] = []
+        self._thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def _own_thread_loop(self) -> None:
+        """Give a worker thread an event loop this monitor closes (the SDK's mock monitor would leave one open per thread,
+        which then fails noisily when garbage-collected at exit)."""
+        try:
+            asyncio.get_event_loop()
+        except RuntimeError:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._thread_loops.append(loop)
+
+    def close_thread_loops(self) -> None:
+        """Close the event loops of worker threads (after the program has finished)."""
+        for loop in self._thread_loops:
+            if not loop.is_running():
+                loop.close()
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self._own_thread_loop()
+        return super().Invoke(request)  # type: ignore[no-untyped-call]
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        self._own_thread_loop()
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             parent_type = request.parent.split("::")[2].split("$")[-1] if request.parent else None
@@ -210,6 +232,7 @@ def run_program(program: Callable[[], None], *, stack: str, pulumi_config: Mappi
         loop.run_until_complete(run_pulumi_func(program))
         exports = loop.run_until_complete(_stack_exports())
     finally:
+        monitor.close_thread_loops()
         loop.close()
         asyncio.set_event_loop(None)
         if handed_over is None:
