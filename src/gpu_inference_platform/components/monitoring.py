@@ -207,18 +207,13 @@ def alert_rules(namespace: str, t: AlertThresholds) -> list[dict[str, Any]]:
     ]
 
 
-def chart_service_urls(name: str) -> dict[str, str]:
-    """In-cluster URLs of the kube-prometheus-stack release `name`, which sets `fullnameOverride: name`.
+def prometheus_url(name: str) -> str:
+    """In-cluster URL of Prometheus in the kube-prometheus-stack release `name`, which sets `fullnameOverride: name`.
 
-    The chart names its Services `<fullname>-prometheus` and `<fullname>-alertmanager`
-    (templates/prometheus/service.yaml, templates/alertmanager/service.yaml at 65.1.1); with
-    the override, fullname is `name` (truncated to 26 characters). The one definition of them.
+    The chart names the Service `<fullname>-prometheus` (templates/prometheus/service.yaml at 65.1.1);
+    with the override, fullname is `name` truncated to 26 characters. The one definition of it.
     """
-    fullname = name[:26].rstrip("-")
-    return {
-        "prometheus": f"http://{fullname}-prometheus.{name}.svc:{PROMETHEUS_PORT}",
-        "alertmanager": f"http://{fullname}-alertmanager.{name}.svc:9093",
-    }
+    return f"http://{name[:26].rstrip('-')}-prometheus.{name}.svc"
 
 
 def alertmanager_config(topic_arn: str) -> dict[str, Any]:
@@ -347,7 +342,7 @@ class Monitoring(PlatformComponent):
             PROMETHEUS_ADAPTER_CHART,
             name,
             {
-                "prometheus": {"url": chart_service_urls(name)["prometheus"].rsplit(":", 1)[0], "port": PROMETHEUS_PORT},
+                "prometheus": {"url": prometheus_url(name), "port": PROMETHEUS_PORT},
                 "rules": {"default": False, "custom": [adapter_rule()]},
             },
             self.child(depends_on=[stack]),
