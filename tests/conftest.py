@@ -72,7 +72,7 @@ def config_issues(stack: str, mutate: Mutation) -> list[str]:
     raw = committed_raw(stack)
     mutate(raw)
     try:
-        _, warnings = parse_stack_config(raw)
+        _, warnings = parse_stack_config(raw, stack)
     except ConfigError as error:
         return [str(issue) for issue in error.issues]
     return [f"warning: {w}" for w in warnings]
@@ -80,7 +80,7 @@ def config_issues(stack: str, mutate: Mutation) -> list[str]:
 
 def valid_config(stack: str) -> StackConfig:
     """A committed stack's parsed config."""
-    config, _ = parse_stack_config(committed_raw(stack))
+    config, _ = parse_stack_config(committed_raw(stack), stack)
     return config
 
 
@@ -103,6 +103,7 @@ def unsafe_prod_stack_file(directory: Path) -> Path:
     """
     raw = committed_raw("prod")
     raw["environment"] = "staging"
+    raw["allowEnvironmentMismatch"] = "the guardrail tests deploy a staging-shaped config as prod on purpose"
     raw["cluster"].update(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"], logRetentionDays=30)
     raw["network"]["flowLogRetentionDays"] = 30
     raw["serving"].update(modelControlMode="poll", floorReplicas=1)

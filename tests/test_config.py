@@ -134,14 +134,14 @@ CASES = [
     (
         "dev",
         set_key("clusterr", {}),
-        "gpu-inference-platform:clusterr = {}: unknown key; allowed: aws:region, gpu-inference-platform:budget, gpu-inference-platform:ciRunner, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, "
+        "gpu-inference-platform:clusterr = {}: unknown key; allowed: gpu-inference-platform:allowEnvironmentMismatch, aws:region, gpu-inference-platform:budget, gpu-inference-platform:ciRunner, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, "
         "gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:loadBalancer, gpu-inference-platform:modelRepository, "
         "gpu-inference-platform:monitoring, gpu-inference-platform:network, gpu-inference-platform:serving",
     ),
     (
         "dev",
         set_key("region", "us-east-1"),
-        "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: aws:region, gpu-inference-platform:budget, gpu-inference-platform:ciRunner, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:loadBalancer, gpu-inference-platform:modelRepository, gpu-inference-platform:monitoring, gpu-inference-platform:network, gpu-inference-platform:serving",
+        "gpu-inference-platform:region = 'us-east-1': unknown key; allowed: gpu-inference-platform:allowEnvironmentMismatch, aws:region, gpu-inference-platform:budget, gpu-inference-platform:ciRunner, gpu-inference-platform:cluster, gpu-inference-platform:costCenter, gpu-inference-platform:environment, gpu-inference-platform:fleet, gpu-inference-platform:loadBalancer, gpu-inference-platform:modelRepository, gpu-inference-platform:monitoring, gpu-inference-platform:network, gpu-inference-platform:serving",
     ),
     # 22. wrong types
     ("dev", set_key("cluster.systemNodes.maxSize", "3"), f"{CLUSTER}.systemNodes.maxSize = '3': Input should be a valid integer"),

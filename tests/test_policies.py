@@ -240,6 +240,17 @@ CASES = [
         [(EKS, "gpu-eks", put("vpcConfig.endpointPublicAccess", True)), (EKS, "gpu-eks", put("vpcConfig.publicAccessCidrs", ["203.0.113.0/24", "::/0"]))],
         [("gpu-eks", "public endpoint open to the internet: vpcConfig.publicAccessCidrs contains ::/0")],
     ),
+    Case(
+        "P04",
+        [
+            (EKS, "gpu-eks", put("vpcConfig.endpointPublicAccess", True)),
+            (EKS, "gpu-eks", put("vpcConfig.publicAccessCidrs", ["0.0.0.0/1", "128.0.0.0/1"])),
+        ],
+        [
+            ("gpu-eks", "public endpoint open to the internet: vpcConfig.publicAccessCidrs contains 0.0.0.0/1"),
+            ("gpu-eks", "public endpoint open to the internet: vpcConfig.publicAccessCidrs contains 128.0.0.0/1"),
+        ],
+    ),
     Case("P05", [(NODE_GROUP, "gpu-system", put("remoteAccess", {"ec2SshKey": "ops"}))], [("gpu-system", "node group allows SSH (remoteAccess is set)")]),
     Case(
         "P05",
@@ -334,6 +345,15 @@ CASES = [
     ),
     Case("P11", [], [("gpu-fleet-spot", "no Karpenter release consumes an interruption queue")], removed=[(RELEASE, "gpu-fleet-karpenter")]),
     Case("P12", [(SG, "alb-alb", put("description", "Managed by Pulumi"))], [("alb-alb", "security group has no description")]),
+    Case(
+        "P12",
+        [
+            (INGRESS, "alb-alb-443-0.0.0.0/0", put("fromPort", 8002)),
+            (INGRESS, "alb-alb-443-0.0.0.0/0", put("toPort", 8002)),
+            (INGRESS, "alb-alb-443-0.0.0.0/0", put("cidrIpv4", "0.0.0.0/1")),
+        ],
+        [("alb-alb-443-0.0.0.0/0", "ingress rule opens port 8002 to 0.0.0.0/1 (only listener ports [80, 443] may be public)")],
+    ),
     Case(
         "P12",
         [(INGRESS, "alb-alb-443-0.0.0.0/0", put("fromPort", 22)), (INGRESS, "alb-alb-443-0.0.0.0/0", put("toPort", 443))],

@@ -33,7 +33,7 @@ def _diff(old: Path, new: Path) -> int:
 
 def _stack_targets(stack: str) -> tuple[list[str], str]:
     """(engine targets, NGC release) a stack's config asks for."""
-    config = load_stack_file(stack_file(stack))
+    config = load_stack_file(stack_file(stack), stack)
     return list(config.model_repository.engine_targets), ngc_release(config.serving.triton_image) or ""
 
 

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="stack config file (default Pulumi.<stack>.yaml)")
     args = parser.parse_args(argv)
     try:
-        config = load_stack_file(args.config or stack_file(args.stack))
+        config = load_stack_file(args.config or stack_file(args.stack), args.stack)
         manifest = load_manifest(Path(config.model_repository.build_dir))
     except (ConfigError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -25,13 +25,14 @@ from gpu_inference_platform.components.iam import AccountContext, encryption_key
 from gpu_inference_platform.components.instances import CPU_INSTANCE_TYPES, INSTANCE_TYPES
 from gpu_inference_platform.components.kubeconfig import eks_kubeconfig
 from gpu_inference_platform.components.validation import (
-    OPEN_CIDRS,
     ConfigIssue,
     KeyPath,
     args_key,
     check_args,
     check_cidr,
+    check_ip_family,
     check_scaling_bounds,
+    internet_wide,
     leaf,
 )
 
@@ -79,7 +80,10 @@ def endpoint_issues(
     """A public endpoint only with explicit, non-open CIDRs; admin principals are IAM role or user ARNs."""
     for i, cidr in enumerate(public_access_cidrs):
         yield from check_cidr(key, f"public_access_cidrs[{i}]", cidr)
-        if cidr in OPEN_CIDRS:
+    yield from check_ip_family(key, "public_access_cidrs", public_access_cidrs, 4, "EKS public endpoints filter IPv4 sources")
+    wide = internet_wide(public_access_cidrs)
+    for i, cidr in enumerate(public_access_cidrs):
+        if cidr in wide:
             yield ConfigIssue(key(f"public_access_cidrs[{i}]"), cidr, "opens the API server to the internet; list your office/VPN ranges instead")
     if endpoint_public_access and not public_access_cidrs:
         yield ConfigIssue(key("public_access_cidrs"), [], "a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)")

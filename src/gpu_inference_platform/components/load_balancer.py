@@ -22,7 +22,7 @@ from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.constants import LOAD_BALANCER_CONTROLLER_CHART, SYSTEM_NODE_SELECTOR, TRITON_HTTP_PORT, TRITON_READY_PATH
 from gpu_inference_platform.components.iam import AccountContext, Statement, policy_document, service_account_role
 from gpu_inference_platform.components.s3 import PrivateBucket, private_bucket
-from gpu_inference_platform.components.validation import OPEN_CIDRS, ConfigIssue, KeyPath, args_key, check_args, check_cidr
+from gpu_inference_platform.components.validation import OPEN_CIDRS, ConfigIssue, KeyPath, args_key, check_args, check_cidr, check_ip_family
 
 LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -71,6 +71,7 @@ def load_balancer_issues(key: KeyPath, certificate_arn: str, allowed_cidrs: Sequ
         yield ConfigIssue(key("allowed_cidrs"), [], f"list the client ranges allowed to reach the load balancer (e.g. {OPEN_CIDRS[0]} for a public API)")
     for i, cidr in enumerate(allowed_cidrs):
         yield from check_cidr(key, f"allowed_cidrs[{i}]", cidr)
+    yield from check_ip_family(key, "allowed_cidrs", allowed_cidrs, 4, "the ALB is IPv4 and its rules are cidr_ipv4")
     if len(set(allowed_cidrs)) != len(allowed_cidrs):
         yield ConfigIssue(key("allowed_cidrs"), list(allowed_cidrs), "ranges must be distinct (each is one security-group rule)")
 

@@ -12,7 +12,7 @@ import dataclasses
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -122,4 +122,42 @@ def check_cidr(key: KeyPath, field: str, value: str) -> Iterator[ConfigIssue]:
 
 
 OPEN_CIDRS = ("0.0.0.0/0", "::/0")
-"""Ranges that mean "the whole internet"."""
+"""The canonical ranges that mean "the whole internet" (suggested in messages; `internet_wide` decides)."""
+INTERNET_WIDE_PREFIX = {4: 8, 6: 16}
+"""A non-private block this wide or wider (a /8 of IPv4, a /16 of IPv6) is the internet, not a client range."""
+
+
+def internet_wide(cidrs: Sequence[str]) -> list[str]:
+    """The ranges among `cidrs` that open a listener to the internet, decided by address coverage, not by spelling.
+
+    A range counts when it is not private and at least a /8 (IPv4) or /16 (IPv6); so does a set
+    of ranges whose union is (0.0.0.0/1 with 128.0.0.0/1 is 0.0.0.0/0). Unparseable entries are
+    left to `check_cidr`.
+    """
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append((cidr, ipaddress.ip_network(cidr, strict=False)))
+        except ValueError:
+            continue
+
+    def wide(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+        return not network.is_private and network.prefixlen <= INTERNET_WIDE_PREFIX[network.version]
+
+    found = [cidr for cidr, network in networks if wide(network)]
+    for version in (4, 6):
+        family = [n for _, n in networks if n.version == version]
+        if not found and any(wide(n) for n in ipaddress.collapse_addresses(family)):  # type: ignore[type-var]  # one family per call
+            found = [cidr for cidr, n in networks if n.version == version]
+    return found
+
+
+def check_ip_family(key: KeyPath, field: str, cidrs: Sequence[str], version: int, why: str) -> Iterator[ConfigIssue]:
+    """Every parseable entry of `cidrs` is of IP `version`."""
+    for i, cidr in enumerate(cidrs):
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            continue
+        if network.version != version:
+            yield ConfigIssue(key(f"{field}[{i}]"), cidr, f"IPv{version} only: {why}")

@@ -7,8 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-OPEN_CIDRS = ("0.0.0.0/0", "::/0")
-"""Sources that mean "the whole internet"."""
+from gpu_inference_platform.components.validation import internet_wide
+
+__all__ = ["AWS_ACCESS_KEY_ID", "internet_wide"]
 AWS_ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
 """A long-term (AKIA) or temporary (ASIA) AWS access key id."""
 

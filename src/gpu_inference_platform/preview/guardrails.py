@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpu_inference_platform.policy.config import load_pack_config
+from gpu_inference_platform.policy.config import PolicyConfigError, load_pack_config
 from gpu_inference_platform.policy.engine import Report, evaluate
 from gpu_inference_platform.policy.model import Resource, Stack
 from gpu_inference_platform.preview.harness import COMPONENT_PREFIX, Plan
@@ -24,5 +24,16 @@ def plan_resources(plan: Plan) -> Stack:
 
 
 def check_plan(plan: Plan, config_path: Path | None = None) -> Report:
-    """Run every policy on the plan with the stack's policy config."""
-    return evaluate(plan_resources(plan), load_pack_config(config_path or policy_config_path(plan.stack)))
+    """Run every policy on the plan with the stack's policy config; a waiver for a resource the plan lacks is a config error."""
+    path = config_path or policy_config_path(plan.stack)
+    config = load_pack_config(path)
+    planned = {r.name for r in plan.resources}
+    stale = [
+        f"{policy}.waivers: {resource!r} is not a resource of this plan (a waiver must name a planned resource's logical name)"
+        for policy, settings in config.items()
+        for resource in settings.waivers
+        if resource not in planned
+    ]
+    if stale:
+        raise PolicyConfigError(str(path), stale)
+    return evaluate(plan_resources(plan), config)

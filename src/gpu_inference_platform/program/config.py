@@ -49,6 +49,7 @@ CLOUDWATCH_RETENTION_DAYS = (
 PRODUCTION_MIN_RETENTION_DAYS = 365
 PRODUCTION_MIN_AVAILABILITY_ZONES = 3
 PRODUCTION_MIN_SERVING_REPLICAS = 3
+PRODUCTION_MIN_ACCESS_LOG_DAYS = 90
 
 
 def _check_retention(days: int) -> int:
@@ -69,7 +70,7 @@ IamPrincipalArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(ro
 
 
 class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, alias_generator=to_camel)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, alias_generator=to_camel, allow_inf_nan=False)
 
 
 class NodeGroupConfig(_Schema):
@@ -227,6 +228,8 @@ class StackConfig(_Schema):
     budget: BudgetConfig
     monitoring: MonitoringConfig
     ci_runner: CiRunnerConfig | None = None
+    allow_environment_mismatch: Annotated[str, Field(min_length=10)] | None = None
+    """Why this stack's name does not start with its environment (otherwise an error: a copied file must not deploy prod as dev)."""
 
     @property
     def production(self) -> bool:
@@ -435,6 +438,17 @@ def _deploy_path(cfg: StackConfig) -> Iterator[ConfigIssue]:
 
 def _edge_and_spend(cfg: StackConfig) -> Iterator[ConfigIssue]:
     edge, budget, watch = cfg.load_balancer, cfg.budget, cfg.monitoring
+    certificate_region = edge.certificate_arn.split(":")[3]
+    if certificate_region != cfg.region:
+        yield ConfigIssue(
+            f"{_LB}.certificateArn",
+            edge.certificate_arn,
+            f"the certificate is in {certificate_region}; an ALB can only use one from its own region ({cfg.region})",
+        )
+    if cfg.production and edge.access_log_retention_days < PRODUCTION_MIN_ACCESS_LOG_DAYS:
+        yield ConfigIssue(
+            f"{_LB}.accessLogRetentionDays", edge.access_log_retention_days, f"production keeps access logs at least {PRODUCTION_MIN_ACCESS_LOG_DAYS} days"
+        )
     yield from load_balancer_issues(config_key(_LB), edge.certificate_arn, edge.allowed_cidrs)
     yield from budget_issues(config_key(f"{PROJECT}:budget"), budget)
     yield from monitoring_issues(config_key(f"{PROJECT}:monitoring"), watch.retention_days, watch.storage_gib)
@@ -495,8 +509,17 @@ def _issue_from_pydantic(error: Any) -> ConfigIssue:
     return ConfigIssue(path, error["input"], error["msg"].removeprefix("Value error, "))
 
 
-def parse_stack_config(raw: Mapping[str, Any]) -> tuple[StackConfig, list[ConfigIssue]]:
-    """Validate a raw config tree (`aws:region` plus the project keys without their prefix).
+def _stack_and_environment(cfg: StackConfig, stack: str) -> Iterator[ConfigIssue]:
+    if stack != cfg.environment and not stack.startswith(f"{cfg.environment}-") and cfg.allow_environment_mismatch is None:
+        yield ConfigIssue(
+            f"{PROJECT}:environment",
+            cfg.environment,
+            f"the stack is {stack!r}: name it {cfg.environment} or {cfg.environment}-<suffix>, or state why with {PROJECT}:allowEnvironmentMismatch",
+        )
+
+
+def parse_stack_config(raw: Mapping[str, Any], stack: str) -> tuple[StackConfig, list[ConfigIssue]]:
+    """Validate a raw config tree (`aws:region` plus the project keys without their prefix) of the stack `stack`.
 
     Returns the config and its warnings; raises `ConfigError` with every error.
     """
@@ -504,7 +527,9 @@ def parse_stack_config(raw: Mapping[str, Any]) -> tuple[StackConfig, list[Config
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([_issue_from_pydantic(e) for e in exc.errors()]) from None
-    issues = [issue for rule in RULES for issue in rule(config)]
+    except RecursionError:
+        raise ConfigError([ConfigIssue(PROJECT, "...", "a value is nested too deeply to be configuration")]) from None
+    issues = [*(issue for rule in RULES for issue in rule(config)), *_stack_and_environment(config, stack)]
     errors = [issue for issue in issues if issue.severity == "error"]
     if errors:
         raise ConfigError(errors)
@@ -512,9 +537,12 @@ def parse_stack_config(raw: Mapping[str, Any]) -> tuple[StackConfig, list[Config
 
 
 def _decode(value: Any) -> Any:
-    """Pulumi hands structured config to programs as JSON text; scalars stay strings."""
+    """Pulumi hands structured config to programs as JSON text; scalars stay strings (so does text that only looks like JSON)."""
     if isinstance(value, str) and value[:1] in ("{", "["):
-        return json.loads(value)
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return value
     return value
 
 
@@ -532,7 +560,7 @@ def load_stack_config() -> StackConfig:
     The Pulumi CLI hands a program its whole config as `PULUMI_CONFIG` (JSON), which
     `pulumi.runtime.get_config_env()` reads; the whole map is needed to reject unknown keys.
     """
-    config, warnings = parse_stack_config(raw_config(pulumi.runtime.get_config_env()))
+    config, warnings = parse_stack_config(raw_config(pulumi.runtime.get_config_env()), pulumi.get_stack())
     for warning in warnings:
         pulumi.log.warn(f"config: {warning}")
     return config

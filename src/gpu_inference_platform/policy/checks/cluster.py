@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 
 from gpu_inference_platform.policy.model import Finding, Policy, Resource, Settings, Severity, Stack
-from gpu_inference_platform.policy.values import AWS_ACCESS_KEY_ID, OPEN_CIDRS, as_list, is_true, mapping, shown
+from gpu_inference_platform.policy.values import AWS_ACCESS_KEY_ID, as_list, internet_wide, is_true, mapping, shown
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -62,9 +62,8 @@ def _public_endpoint_cidrs(cluster: Resource, _: Settings) -> Iterator[str]:
     cidrs = as_list(mapping(cluster.props.get("vpcConfig")).get("publicAccessCidrs"))
     if not cidrs:
         yield "public endpoint open to the internet: vpcConfig.publicAccessCidrs is not set (EKS defaults to 0.0.0.0/0)"
-    for cidr in cidrs:
-        if cidr in OPEN_CIDRS:
-            yield f"public endpoint open to the internet: vpcConfig.publicAccessCidrs contains {cidr}"
+    for cidr in internet_wide([str(c) for c in cidrs]):
+        yield f"public endpoint open to the internet: vpcConfig.publicAccessCidrs contains {cidr}"
 
 
 def _public_subnets(stack: Stack) -> list[Resource]:

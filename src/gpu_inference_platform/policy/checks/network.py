@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from gpu_inference_platform.policy.model import Finding, Policy, Resource, Settings, Severity, Stack
-from gpu_inference_platform.policy.values import OPEN_CIDRS, as_list
+from gpu_inference_platform.policy.values import as_list, internet_wide
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -35,7 +35,7 @@ def _ingress_problems(rule: Mapping[str, Any], public_ports: list[int], label: s
     for port, service in REMOTE_LOGIN_PORTS.items():
         if port in ports:
             yield f"{label} allows {service} (port {port})"
-    open_sources = [c for c in _sources(rule) if c in OPEN_CIDRS]
+    open_sources = internet_wide(_sources(rule))
     if open_sources and not set(ports) <= set(public_ports):
         span = str(ports.start) if len(ports) == 1 else f"{ports.start}-{ports.stop - 1}"
         yield f"{label} opens port {span} to {open_sources[0]} (only listener ports {public_ports} may be public)"
