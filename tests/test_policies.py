@@ -171,7 +171,7 @@ CHECKLIST_SEVERITY = {
     **dict.fromkeys(["P03", "P04", "P09", "P12", "P14", "P20", "P24", "K08"], CRITICAL),
     **dict.fromkeys(["P01", "P02", "P05", "P06", "P07", "P08", "P11", "P15", "P19", "P21", "P23", "P25", "P26", "P27", "P29"], HIGH),
     **dict.fromkeys(["K01", "K02", "K04", "K05", "K06"], HIGH),
-    **dict.fromkeys(["P30", "P31", "P32", "K10"], HIGH),
+    **dict.fromkeys(["P30", "P31", "P32", "K10", "K11", "K12"], HIGH),
     **dict.fromkeys(["W01", "W02", "W03", "W04", "W05", "W06"], HIGH),
     **dict.fromkeys(["P10", "P13", "P16", "P17", "P18", "P22", "P28", "K03", "K07", "K09"], MEDIUM),
 }
@@ -180,10 +180,10 @@ CHECKLIST_SEVERITY = {
 
 def test_the_pack_has_every_checklist_row_as_its_own_policy() -> None:
     codes = [p.code for p in POLICIES]
-    assert codes == [f"P{i:02d}" for i in range(1, 33)] + [f"K{i:02d}" for i in range(1, 11)] + [f"W{i:02d}" for i in range(1, 7)]
-    assert len(POLICIES_BY_NAME) == 48
+    assert codes == [f"P{i:02d}" for i in range(1, 33)] + [f"K{i:02d}" for i in range(1, 13)] + [f"W{i:02d}" for i in range(1, 7)]
+    assert len(POLICIES_BY_NAME) == 50
     assert {p.code: p.severity for p in POLICIES} == CHECKLIST_SEVERITY
-    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 30), ("medium", 10)]
+    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 32), ("medium", 10)]
     for policy in POLICIES:
         assert policy.name.startswith(policy.code.lower() + "-")
         assert policy.description and policy.remediation and policy.sources
@@ -791,6 +791,33 @@ CASES = [
                 "container fetch-models uploads with --sse aws:kms and no --sse-kms-key-id: the AWS-managed key, which readers of the bucket cannot use",
             )
         ],
+    ),
+    Case(
+        "K11",
+        [(PDB, "triton", put("spec.maxUnavailable", "100%"))],
+        [
+            ("triton-floor", "PodDisruptionBudget triton lets a drain take every replica at once (100% of 4)"),
+            ("triton-spot", "PodDisruptionBudget triton lets a drain take every replica at once (100% of 4)"),
+        ],
+    ),
+    Case(
+        "K11",
+        [],
+        [
+            ("triton-floor", "no PodDisruptionBudget covers this serving Deployment: a node drain may evict every replica at once"),
+            ("triton-spot", "no PodDisruptionBudget covers this serving Deployment: a node drain may evict every replica at once"),
+        ],
+        removed=[(PDB, "triton")],
+    ),
+    Case(
+        "K12",
+        [(DEPLOYMENT, "triton-spot", drop(f"{TRITON}.lifecycle"))],
+        [("triton-spot", "container triton has no preStop hook: Triton stops accepting before the load balancer stops sending")],
+    ),
+    Case(
+        "K12",
+        [(DEPLOYMENT, "triton-floor", put("spec.template.spec.terminationGracePeriodSeconds", 40))],
+        [("triton-floor", "grace period 40 s is shorter than preStop (20 s) + --exit-timeout-secs (30 s): in-flight requests are killed")],
     ),
     Case(
         "K10",

@@ -52,8 +52,18 @@ def _container(plan: Plan, tier: str) -> dict[str, Any]:
 def test_floor_is_on_demand_and_elastic_is_spot(plans: dict[str, Plan]) -> None:
     prod = plans["prod"]
     assert (_deployment(prod, "floor")["spec"]["replicas"], _pod(prod, "floor")["nodeSelector"]) == (3, {"karpenter.sh/capacity-type": "on-demand"})
-    assert (_deployment(prod, "spot")["spec"]["replicas"], _pod(prod, "spot")["nodeSelector"]) == (1, {"karpenter.sh/capacity-type": "spot"})
-    assert _pod(plans["dev"], "floor")["nodeSelector"] == {"karpenter.sh/capacity-type": "spot"}, "dev has no on-demand pool: its floor runs on spot"
+    prefers_spot = {
+        "nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "preference": {"matchExpressions": [{"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]}]}}
+            ]
+        }
+    }
+    spot = _pod(prod, "spot")
+    assert (_deployment(prod, "spot")["spec"]["replicas"], spot["affinity"], "nodeSelector" in spot) == (1, prefers_spot, False), (
+        "the spot tier prefers spot and falls back to the on-demand pool when spot is short"
+    )
+    assert _pod(plans["dev"], "floor")["affinity"] == prefers_spot, "dev has no on-demand pool: its floor prefers spot too"
 
 
 def test_triton_args_are_locked_down(plans: dict[str, Plan]) -> None:

@@ -303,6 +303,14 @@ class TritonServer(PlatformComponent):
         }
         return k8s.apps.v1.Deployment(f"{name}-{tier}", opts=opts, **manifest)
 
+    @staticmethod
+    def _placement(capacity_type: str) -> dict[str, Any]:
+        """The floor is pinned to its capacity type; the spot tier prefers spot but falls back to on-demand when spot is short."""
+        if capacity_type != "spot":
+            return {"nodeSelector": {CAPACITY_TYPE_LABEL: capacity_type}}
+        preference = {"matchExpressions": [{"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["spot"]}]}
+        return {"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": preference}]}}}
+
     def _pod_spec(self, name: str, args: TritonServerArgs, labels: dict[str, str], bucket: str, capacity_type: str) -> dict[str, Any]:
         models = {"name": "models", "mountPath": _MODELS_DIR}
         tmp = {"name": "tmp", "mountPath": "/tmp"}
@@ -312,7 +320,7 @@ class TritonServer(PlatformComponent):
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": args.termination_grace_period_s,
             "securityContext": RESTRICTED_POD_CONTEXT,
-            "nodeSelector": {CAPACITY_TYPE_LABEL: capacity_type},
+            **self._placement(capacity_type),
             "tolerations": [GPU_TOLERATION],
             "topologySpreadConstraints": [
                 {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}

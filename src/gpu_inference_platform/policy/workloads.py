@@ -75,3 +75,19 @@ def flag(container: Mapping[str, Any], name: str) -> str | None:
         if part.startswith(f"{name}="):
             return part.split("=", 1)[1]
     return None
+
+
+CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+
+
+def capacity_type(spec: Mapping[str, Any]) -> tuple[str, bool]:
+    """(capacity type, required) a pod asks for: a nodeSelector pins it, a preferred node affinity only prefers it; ("any", False) otherwise."""
+    pinned = mapping(spec.get("nodeSelector")).get(CAPACITY_TYPE_LABEL)
+    if pinned:
+        return str(pinned), True
+    preferred = as_list(mapping(mapping(spec.get("affinity")).get("nodeAffinity")).get("preferredDuringSchedulingIgnoredDuringExecution"))
+    for term in map(mapping, preferred):
+        for expression in map(mapping, as_list(mapping(term.get("preference")).get("matchExpressions"))):
+            if expression.get("key") == CAPACITY_TYPE_LABEL and expression.get("operator") == "In":
+                return str(as_list(expression.get("values"))[0]), False
+    return "any", False

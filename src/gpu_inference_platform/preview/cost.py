@@ -14,6 +14,7 @@ from typing import Any
 
 from gpu_inference_platform.components.constants import CAPACITY_TYPE_LABEL, HOURS_PER_MONTH
 from gpu_inference_platform.components.instances import INSTANCE_TYPES, PRICED_REGION, SERVICE_PRICES
+from gpu_inference_platform.policy.workloads import capacity_type
 from gpu_inference_platform.preview.harness import Plan, PlannedResource
 
 SPOT_DISCOUNT_ASSUMPTION = 0.60
@@ -107,8 +108,8 @@ def _gpu_demand(plan: Plan) -> dict[str, dict[str, float]]:
     for deployment in _kubernetes(plan, "Deployment"):
         pod = deployment.inputs["spec"]["template"]["spec"]
         gpus = sum(int(c.get("resources", {}).get("limits", {}).get(_GPU, 0)) for c in pod["containers"])
-        capacity = pod.get("nodeSelector", {}).get(CAPACITY_TYPE_LABEL)
-        if not gpus or capacity is None:
+        capacity, _ = capacity_type(pod)  # the spot tier prefers spot: priced there (falling back to on-demand costs more)
+        if not gpus or capacity == "any":
             continue
         scaling = autoscalers.get(deployment.inputs["metadata"]["name"])
         floor, expected = (

@@ -337,6 +337,14 @@ def _fleet_covers_serving(cfg: StackConfig) -> Iterator[ConfigIssue]:
             serving.floor_replicas,
             f"production needs at least {PRODUCTION_MIN_SERVING_REPLICAS} replicas in total (floorReplicas + minSpotReplicas)",
         )
+    pairs = math.ceil(len(cfg.network.availability_zones) / 2)
+    if cfg.production and (cfg.fleet.on_demand is None or serving.floor_replicas < pairs):
+        yield ConfigIssue(
+            f"{_SERVING}.floorReplicas",
+            serving.floor_replicas,
+            f"production needs an on-demand floor of at least 1 replica per pair of zones ({pairs} for {len(cfg.network.availability_zones)} zones) "
+            "in an onDemand pool: spot can be reclaimed everywhere at once",
+        )
     floor_key, floor_pool = ("onDemand", cfg.fleet.on_demand) if cfg.fleet.on_demand else ("spot", cfg.fleet.spot)
     floor_gpus = serving.floor_replicas * serving.gpus_per_replica
     if floor_pool.gpu_limit < floor_gpus:

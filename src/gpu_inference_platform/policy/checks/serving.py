@@ -154,6 +154,52 @@ def _shared_memory(resource: Resource, settings: Settings) -> Iterator[str]:
             yield f"container {name} memory limit {shown} leaves less than {gib(headroom)} beside its {gib(size)} {SHM_PATH}"
 
 
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+def _percent(value: Any) -> float | None:
+    return float(str(value).rstrip("%")) if isinstance(value, str) and value.endswith("%") else None
+
+
+def _protects_nothing(budget: Resource, replicas: int) -> str | None:
+    spec = mapping(budget.props.get("spec"))
+    min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
+    if min_available in (0, "0%") or (
+        max_unavailable is not None and ((_percent(max_unavailable) or 0) >= 100 or (isinstance(max_unavailable, int) and max_unavailable >= replicas))
+    ):
+        return f"PodDisruptionBudget {budget.name} lets a drain take every replica at once ({shown(min_available or max_unavailable)} of {replicas})"
+    return None
+
+
+def _disruption_budgets(stack: Stack, _: Settings) -> Iterator[Finding]:
+    budgets = stack.of_type(PDB)
+    serving = [d for d in stack.of_type(DEPLOYMENT) if serving_containers(pod_spec(d.type, d.props))]
+    for deployment in serving:
+        covering = [b for b in budgets if _selects(b, deployment)]
+        if not covering:
+            yield Finding(deployment, "no PodDisruptionBudget covers this serving Deployment: a node drain may evict every replica at once")
+        replicas = sum(_replicas(d) for d in serving if any(_selects(b, d) for b in covering))
+        for budget in covering:
+            problem = _protects_nothing(budget, replicas)
+            if problem:
+                yield Finding(deployment, problem)
+
+
+def _graceful_drain(resource: Resource, _: Settings) -> Iterator[str]:
+    spec = pod_spec(resource.type, resource.props)
+    grace = int(spec.get("terminationGracePeriodSeconds", 30))
+    for container in serving_containers(spec):
+        command = as_list(mapping(mapping(mapping(container.get("lifecycle")).get("preStop")).get("exec")).get("command"))
+        if not command:
+            yield f"container {container.get('name')} has no preStop hook: Triton stops accepting before the load balancer stops sending"
+            continue
+        sleep = int(command[-1]) if command[0] == "sleep" and str(command[-1]).isdigit() else 0
+        exit_timeout = int(flag(container, "--exit-timeout-secs") or 30)
+        if grace < sleep + exit_timeout:
+            yield f"grace period {grace} s is shorter than preStop ({sleep} s) + --exit-timeout-secs ({exit_timeout} s): in-flight requests are killed"
+
+
 POLICIES = [
     Policy(
         "K05",
@@ -197,5 +243,24 @@ POLICIES = [
         WORKLOAD_TYPES,
         check_resource=_shared_memory,
         settings={"headroomGi": 1},
+    ),
+    Policy(
+        "K11",
+        "k11-disruption-budgets",
+        "Every serving Deployment is covered by a PodDisruptionBudget that keeps at least one replica through a drain.",
+        Severity.HIGH,
+        "Give each serving Deployment a PDB with maxUnavailable below its replicas (TritonServer: maxUnavailable 1).",
+        "Kubernetes: specifying a disruption budget",
+        check_stack=_disruption_budgets,
+    ),
+    Policy(
+        "K12",
+        "k12-graceful-drain",
+        "Triton pods sleep in preStop before they are signalled, and their grace period covers preStop plus --exit-timeout-secs.",
+        Severity.HIGH,
+        "Set a preStop sleep longer than the ALB's deregistration delay and terminationGracePeriodSeconds >= preStop + exit timeout.",
+        "Triton deploy guide; ALB deregistration delay",
+        WORKLOAD_TYPES,
+        check_resource=_graceful_drain,
     ),
 ]

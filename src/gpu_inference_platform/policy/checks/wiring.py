@@ -17,7 +17,8 @@ from gpu_inference_platform.policy.checks.capacity import HELM_RELEASE
 from gpu_inference_platform.policy.iam_coverage import applicable, load_reference, substitute, uncovered
 from gpu_inference_platform.policy.model import Finding, Policy, Resource, Settings, Severity, Stack
 from gpu_inference_platform.policy.values import as_list, mapping, statements
-from gpu_inference_platform.policy.workloads import GPU_RESOURCE, containers, pod_spec
+from gpu_inference_platform.policy.workloads import CAPACITY_TYPE_LABEL as CAPACITY_TYPE
+from gpu_inference_platform.policy.workloads import GPU_RESOURCE, capacity_type, containers, pod_spec
 
 SERVICE = "kubernetes:core/v1:Service"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
@@ -33,7 +34,6 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 TOPIC = "aws:sns/topic:Topic"
-CAPACITY_TYPE = "karpenter.sh/capacity-type"
 NAME_LABEL = "app.kubernetes.io/name"
 PROVISIONER_ADDONS = {"ebs.csi.aws.com": "aws-ebs-csi-driver", "efs.csi.aws.com": "aws-efs-csi-driver"}
 """CSI provisioner -> the EKS add-on that installs its driver."""
@@ -340,7 +340,8 @@ def _gpu_headroom(stack: Stack, _: Settings) -> Iterator[Finding]:
     for deployment in stack.of_type(DEPLOYMENT):
         gpus = _gpus_per_pod(deployment) * _peak_replicas(stack, deployment)
         if gpus:
-            capacity = str(mapping(pod_spec(deployment.type, deployment.props).get("nodeSelector")).get(CAPACITY_TYPE, "any"))
+            pinned, required = capacity_type(pod_spec(deployment.type, deployment.props))
+            capacity = pinned if required else "any"
             demand.setdefault(capacity, []).append((deployment, gpus))
     for capacity, workloads in demand.items():
         limit = sum(gpus for kind, gpus in pools.values() if capacity in (kind, "any"))
