@@ -110,7 +110,12 @@ def test_verify_reports_changed_missing_and_extra_files(cpu_build: tuple[Path, B
     (copy / "minilm_embed/extra.txt").write_text("x")
     result = verify(copy)
     assert not result.ok
-    assert result.lines() == ["changed: minilm_tokenizer/config.pbtxt", "missing: minilm_encoder/1/model.py", "extra: minilm_embed/extra.txt"]
+    assert result.lines() == [
+        "incomplete: minilm_encoder/1: no model.py (the python backend loads it)",
+        "changed: minilm_tokenizer/config.pbtxt",
+        "missing: minilm_encoder/1/model.py",
+        "extra: minilm_embed/extra.txt",
+    ]
 
 
 def test_verify_detects_an_edited_manifest(cpu_build: tuple[Path, BuildResult], tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import stat
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 1 << 20
@@ -27,12 +29,56 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def unsafe_entries(root: Path) -> list[str]:
+    """Entries below `root` that are not plain files or folders (symlinks, FIFOs, sockets, devices): a build has none."""
+    found = []
+    for folder, folders, files in os.walk(root, followlinks=False):
+        for name in [*folders, *files]:
+            path = Path(folder) / name
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                found.append(f"{path.relative_to(root).as_posix()} (symlink)")
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.append(f"{path.relative_to(root).as_posix()} (not a regular file)")
+    return sorted(found)
+
+
+BACKEND_FILES = {"python": "model.py", "onnxruntime": "model.onnx", "tensorrt": "model.plan"}
+"""The file a version folder of each backend must hold (Triton's default model filenames)."""
+_CONFIG_FIELD = re.compile(r'^\s*(backend|platform)\s*:\s*"([^"]+)"', re.MULTILINE)
+
+
+def incomplete_models(root: Path, declared_later: Mapping[str, str]) -> list[str]:
+    """Models Triton would hang or fail on: no version folder, or a version folder without its backend's model file.
+
+    Ensembles have empty version folders by design; TensorRT plans the manifest declares as
+    built later (`declared_later`) are not required yet.
+    """
+    found = []
+    for config in sorted(root.glob("*/config.pbtxt")):
+        model = config.parent
+        kind = dict(_CONFIG_FIELD.findall(config.read_text()))
+        versions = sorted(p for p in model.iterdir() if p.is_dir() and p.name.isdigit())
+        if not versions:
+            found.append(f"{model.name}: no version folder")
+        required = BACKEND_FILES.get(kind.get("backend", ""), BACKEND_FILES.get(kind.get("platform", "").split("_")[0], ""))
+        if kind.get("platform") == "ensemble" or not required:
+            continue
+        declared = {Path(plan).parent.as_posix() for plan in declared_later}
+        for version in versions:
+            relative = version.relative_to(root).as_posix()
+            if not (version / required).is_file() and not any(version.glob("*.plan")) and relative not in declared:
+                found.append(f"{relative}: no {required} (the {kind.get('backend') or kind.get('platform')} backend loads it)")
+    return found
+
+
 def file_hashes(root: Path) -> dict[str, str]:
-    """sha256 of every file below `root` (POSIX relative paths), except the manifest itself."""
+    """sha256 of every regular file below `root` (POSIX relative paths), except the manifest itself; links are not followed."""
     return {
-        path.relative_to(root).as_posix(): sha256_file(path)
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and path.relative_to(root).as_posix() != MANIFEST_NAME
+        Path(folder, name).relative_to(root).as_posix(): sha256_file(Path(folder, name))
+        for folder, _, files in sorted(os.walk(root, followlinks=False))
+        for name in sorted(files)
+        if stat.S_ISREG(Path(folder, name).lstat().st_mode) and Path(folder, name).relative_to(root).as_posix() != MANIFEST_NAME
     }
 
 
@@ -69,8 +115,22 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
-        """Parse a manifest document."""
-        data: dict[str, Any] = json.loads(text)
+        """Parse a manifest document; unexpected or missing keys and wrong shapes are a `ManifestError`, not a TypeError."""
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise ManifestError(f"{MANIFEST_NAME} is not JSON: {error}") from None
+        allowed = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        if not isinstance(data, dict):
+            raise ManifestError(f"{MANIFEST_NAME} must be an object with keys {sorted(allowed)}")
+        if data.keys() - allowed or required - data.keys():
+            raise ManifestError(
+                f"{MANIFEST_NAME}: unexpected keys {sorted(data.keys() - allowed)}, missing keys {sorted(required - data.keys())}; allowed: {sorted(allowed)}"
+            )
+        for key in ("files", "tools", "source", "engines"):
+            if not isinstance(data.get(key, {}), dict) or not all(isinstance(v, str) for v in data.get(key, {}).values()):
+                raise ManifestError(f"{MANIFEST_NAME}: {key} must map names to strings")
         return cls(**data)
 
 
@@ -87,6 +147,10 @@ def load_manifest(root: Path) -> Manifest:
     return Manifest.from_json((root / MANIFEST_NAME).read_text())
 
 
+class ManifestError(ValueError):
+    """A manifest that cannot be trusted to describe a build (not JSON, wrong keys or shapes)."""
+
+
 @dataclass(frozen=True)
 class Verification:
     """Differences between a repository on disk and its manifest."""
@@ -96,15 +160,20 @@ class Verification:
     extra: list[str]
     manifest_consistent: bool
     """The manifest's tree hash matches its own file list (the manifest was not edited)."""
+    unsafe: list[str] = field(default_factory=list)
+    """Symlinks and special files: never served, whatever the manifest says."""
+    incomplete: list[str] = field(default_factory=list)
+    """Models without a version, or versions without their model file: Triton would hang loading them."""
 
     @property
     def ok(self) -> bool:
-        """Nothing changed, missing or extra, and the manifest is consistent."""
-        return self.manifest_consistent and not (self.changed or self.missing or self.extra)
+        """Nothing changed, missing, extra or unsafe, and the manifest is consistent."""
+        return self.manifest_consistent and not (self.changed or self.missing or self.extra or self.unsafe or self.incomplete)
 
     def lines(self) -> list[str]:
         """Human-readable findings."""
-        found = [f"changed: {p}" for p in self.changed] + [f"missing: {p}" for p in self.missing] + [f"extra: {p}" for p in self.extra]
+        found = [f"unsafe: {p}" for p in self.unsafe] + [f"incomplete: {p}" for p in self.incomplete]
+        found += [f"changed: {p}" for p in self.changed] + [f"missing: {p}" for p in self.missing] + [f"extra: {p}" for p in self.extra]
         if not self.manifest_consistent:
             found.insert(0, "manifest: tree hash does not match its file list")
         return found
@@ -112,6 +181,8 @@ class Verification:
 
 def verify(root: Path) -> Verification:
     """Compare the files under `root` with its manifest. Declared engines may be added later (built on the GPU)."""
+    if root.is_symlink() or (root / MANIFEST_NAME).is_symlink():
+        raise ManifestError(f"{root}: the repository and its manifest must not be symlinks")
     manifest = load_manifest(root)
     on_disk = file_hashes(root)
     engines = set(manifest.engines)
@@ -120,6 +191,8 @@ def verify(root: Path) -> Verification:
         missing=sorted(manifest.files.keys() - on_disk.keys()),
         extra=sorted(on_disk.keys() - manifest.files.keys() - engines),
         manifest_consistent=tree_hash(manifest.files) == manifest.tree_hash,
+        unsafe=unsafe_entries(root),
+        incomplete=incomplete_models(root, manifest.engines),
     )
 
 
@@ -140,7 +213,11 @@ def diff(old: Manifest, new: Manifest) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """`python3 model_manifest.py DIR`: exit 0 if DIR matches its manifest (run by the serving pods' init step)."""
-    result = verify(Path(argv[0]))
+    try:
+        result = verify(Path(argv[0]))
+    except (ManifestError, OSError) as error:
+        print(f"REJECTED: {argv[0]}: {error}")
+        return 1
     for line in result.lines():
         print(line)
     print(f"{'verified' if result.ok else 'REJECTED'}: {argv[0]} (tree {load_manifest(Path(argv[0])).tree_hash})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -37,9 +39,38 @@ def _answers_200(url: str) -> bool:
         return False
 
 
+def unavailable_models(url: str) -> dict[str, str]:
+    """Models the server gave up loading (name -> reason), from its repository index; empty while loading or when it cannot say."""
+    request = urllib.request.Request(f"http://{url}/v2/repository/index", data=b"{}", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            index = json.loads(response.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+        return {}
+    return {str(m.get("name")): str(m.get("reason", "")) for m in index if m.get("state") == "UNAVAILABLE"}
+
+
 def http_ready(url: str) -> bool:
     """GET http://<url>/v2/health/ready answers 200."""
     return _answers_200(f"http://{url}/v2/health/ready")
+
+
+def kill_session(session: int) -> list[int]:
+    """SIGKILL every process of a session (Linux /proc): the Python-backend stubs Triton forks may sit in their own
+    process groups, but never leave its session. Returns the pids signalled."""
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # after the command name: state, ppid, pgrp, session
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+    return killed
 
 
 def _pytriton_dir() -> Path:
@@ -68,6 +99,7 @@ class LocalTriton:
     metrics_port: int = field(default_factory=free_port)
     exit_timeout_s: int = DEFAULT_EXIT_TIMEOUT_S
     log_path: Path | None = None
+    """Where the server log goes; by default a `tritonserver-*.log` in the temp folder, kept after the server stops."""
     _process: subprocess.Popen[bytes] | None = None
     _workdir: Path | None = None
 
@@ -113,6 +145,29 @@ class LocalTriton:
         """The server reports ready."""
         return http_ready(self.url)
 
+    @property
+    def returncode(self) -> int | None:
+        """The server's exit code once it has exited (negative: the signal that killed it); None while it runs."""
+        return None if self._process is None else self._process.poll()
+
+    @property
+    def log(self) -> Path:
+        """The server log (kept after stop, for post-mortems)."""
+        assert self.log_path is not None, "start() sets it"
+        return self.log_path
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The server's error lines and the last lines of its log."""
+        if not self.log.exists():
+            return ""
+        text = self.log.read_text(errors="replace").splitlines()
+        errors = [line for line in text if line.startswith("E") or "Error" in line or "error:" in line]
+        return "\n".join([*errors[-lines:], "...", *text[-lines:]])
+
+    def _fail(self, problem: str) -> RuntimeError:
+        self.stop()
+        return RuntimeError(f"{problem}; log kept at {self.log}:\n{self.log_tail()}")
+
     def start(self, ready_timeout_s: float = 180) -> LocalTriton:
         """Verify the repository against its manifest, serve a private copy of it, wait until ready.
 
@@ -124,20 +179,26 @@ class LocalTriton:
             raise RuntimeError(f"{self.repository} does not match its manifest: {'; '.join(check.lines())}")
         self._workdir = Path(tempfile.mkdtemp(prefix="triton-"))
         served = self._workdir / "models"
-        shutil.copytree(self.repository, served)
-        log = self.log_path or self._workdir / "tritonserver.log"
-        with log.open("wb") as sink:
+        shutil.copytree(self.repository, served, symlinks=True)
+        if self.log_path is None:
+            handle, name = tempfile.mkstemp(prefix="tritonserver-", suffix=".log")
+            os.close(handle)
+            self.log_path = Path(name)
+        with self.log.open("wb") as sink:
             command = self.command(served, _prepare_backends(self._workdir / "backends"))
-            self._process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=self._environment())
+            # Its own session: stop() (and a supervisor) can reap the Python-backend stubs with it.
+            self._process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=self._environment(), start_new_session=True)
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"tritonserver exited with {self._process.returncode}:\n{log.read_text()[-3000:]}")
+                raise self._fail(f"tritonserver exited with {self._process.returncode} before it was ready")
+            failed = unavailable_models(self.url)
+            if failed:
+                raise self._fail("models failed to load: " + "; ".join(f"{name}: {reason}" for name, reason in sorted(failed.items())))
             if self.is_ready() and _answers_200(self.metrics_url):  # the metrics endpoint starts separately
                 return self
             time.sleep(0.25)
-        self.stop()
-        raise TimeoutError(f"tritonserver not ready after {ready_timeout_s} s; log: {log}")
+        raise TimeoutError(str(self._fail(f"tritonserver not ready after {ready_timeout_s} s")))
 
     def signal_shutdown(self) -> None:
         """SIGTERM: Triton refuses new connections and finishes in-flight requests (up to the exit timeout)."""
@@ -150,7 +211,8 @@ class LocalTriton:
         return self._process.wait(timeout=timeout_s)
 
     def stop(self) -> int | None:
-        """Graceful stop (SIGTERM, then SIGKILL after the exit timeout); cleans the work folder."""
+        """Graceful stop (SIGTERM, then SIGKILL after the exit timeout), then whatever is left of its process group
+        (the Python-backend stubs) is killed; cleans the work folder and keeps the log. Returns the server's exit code."""
         code = None
         if self._process is not None:
             self.signal_shutdown()
@@ -159,6 +221,7 @@ class LocalTriton:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 code = self._process.wait()
+            kill_session(self._process.pid)
             self._process = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
