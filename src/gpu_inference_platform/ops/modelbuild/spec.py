@@ -24,6 +24,12 @@ class EmbeddingModelSpec:
     max_batch_size: int
     embedding_dim: int
     onnx_opset: int
+    max_text_chars: int
+    """Each sentence is cut at this many characters before tokenizing (the tokenizer's `max_text_chars` parameter)."""
+    max_request_bytes: int
+    """Largest request body the load balancer's WAF lets through."""
+    public: bool = True
+    """Routed by the load balancer (the ensemble's infer path); its tokenizer and encoder never are."""
 
     @property
     def weights_dir(self) -> Path:
