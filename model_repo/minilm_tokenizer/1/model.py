@@ -8,7 +8,7 @@ import triton_python_backend_utils as pb_utils
 from tokenizers import Tokenizer
 
 
-class OversizedText(ValueError):
+class OversizedTextError(ValueError):
     """A TEXT item longer than any sentence the model embeds."""
 
 
@@ -31,7 +31,7 @@ class TritonPythonModel:
             return pb_utils.InferenceResponse(error=pb_utils.TritonError("TEXT is empty: send at least one sentence", pb_utils.TritonError.INVALID_ARG))
         try:
             sentences = [self._bounded(item) for item in text]
-        except OversizedText as error:
+        except OversizedTextError as error:
             return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
         except UnicodeDecodeError as error:
             return pb_utils.InferenceResponse(error=pb_utils.TritonError(f"TEXT must be UTF-8: {error}", pb_utils.TritonError.INVALID_ARG))
@@ -44,5 +44,5 @@ class TritonPythonModel:
         """The sentence cut at max_text_chars characters before tokenizing: tokenizer memory grows ~300x its input, and only
         the first 256 tokens count anyway. UTF-8 needs at most 4 bytes a character, so a longer item is refused outright."""
         if len(item) > 4 * self.max_text_chars:
-            raise OversizedText(f"a TEXT item of {len(item)} bytes; at most {4 * self.max_text_chars} (max_text_chars {self.max_text_chars})")
+            raise OversizedTextError(f"a TEXT item of {len(item)} bytes; at most {4 * self.max_text_chars} (max_text_chars {self.max_text_chars})")
         return item.decode("utf-8")[: self.max_text_chars]
