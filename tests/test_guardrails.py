@@ -18,16 +18,15 @@ WAIVED = [
     ("K02", "gpu-nvidia-device-plugin", "container nvidia-device-plugin has a writable root filesystem"),
     ("P21", "alb-access-logs", "default encryption is AES256 (required: aws:kms with a customer key)"),
 ]
-NO_WAF = ("P18", "alb", "internet-facing load balancer has no WAF web ACL")
 FLOATING_AMI = ("K07", "gpu-fleet-gpu", "node image alias al2023@latest floats to each new AMI (pin a version, e.g. al2023@v20251108)")
 
 
-@pytest.mark.parametrize(("stack", "advisory"), [("dev", [NO_WAF, FLOATING_AMI]), ("staging", [FLOATING_AMI]), ("prod", [NO_WAF])])
+@pytest.mark.parametrize(("stack", "advisory"), [("dev", [FLOATING_AMI]), ("staging", [FLOATING_AMI]), ("prod", [])])
 def test_committed_stacks_pass_every_mandatory_policy(plans: dict[str, Plan], stack: str, advisory: list[tuple[str, str, str]]) -> None:
     report = check_plan(plans[stack])
     assert report.mandatory == []
     assert sorted((v.code, v.resource, v.message) for v in report.violations) == sorted(advisory)
-    assert {v.enforcement for v in report.violations} == {"advisory"}
+    assert {v.enforcement for v in report.violations} <= {"advisory"}
     assert sorted((v.code, v.resource, v.message) for v in report.waived) == sorted(WAIVED)
     assert all(v.waiver for v in report.waived)
 
@@ -60,7 +59,6 @@ def test_unsafe_config_is_blocked_with_the_named_violations(tmp_path: Path) -> N
         ("P03", "mandatory", "gpu-eks"),
         ("P10", "advisory", "gpu-fleet-spot"),
         ("P17", "advisory", "alb"),
-        ("P18", "advisory", "alb"),
         ("P28", "advisory", "ci-runner-logs"),
         ("P28", "advisory", "gpu-control-plane"),
         ("P28", "advisory", "network-flow-logs"),
@@ -74,14 +72,14 @@ def test_unsafe_config_is_blocked_with_the_named_violations(tmp_path: Path) -> N
         ("K02", "gpu-nvidia-device-plugin"),
     ]
     lines = result.stdout.splitlines()
-    assert "policies: 50 checked, 10 violations (4 mandatory), 3 waived" in lines
-    assert lines.index("  critical (3):") < lines.index("  high (1):") < lines.index("  medium (6):")
+    assert "policies: 51 checked, 9 violations (4 mandatory), 3 waived" in lines
+    assert lines.index("  critical (3):") < lines.index("  high (1):") < lines.index("  medium (5):")
 
 
 def test_committed_preview_prints_the_policy_summary_and_json(tmp_path: Path) -> None:
     result = run_preview("staging", "--json", str(tmp_path / "plan.json"))
     assert result.returncode == 0, result.stderr
-    assert "policies: 50 checked, 1 violations (0 mandatory), 3 waived" in result.stdout.splitlines()
+    assert "policies: 51 checked, 1 violations (0 mandatory), 3 waived" in result.stdout.splitlines()
     document = json.loads((tmp_path / "plan.json").read_text())
     assert document["violations"] == [
         {

@@ -55,6 +55,10 @@ ADDED = {
     ("aws:iam/rolePolicy:RolePolicy", "ci-runner-builds"),
     ("aws:codebuild/project:Project", "ci-runner"),
     ("aws:codebuild/webhook:Webhook", "ci-runner"),
+    # Hostile clients (issue 13): one route per public model, and a WAF on the ALB.
+    ("aws:lb/listenerRule:ListenerRule", "alb-model-minilm_embed"),
+    ("aws:wafv2/webAcl:WebAcl", "alb"),
+    ("aws:wafv2/webAclAssociation:WebAclAssociation", "alb"),
 }
 """Resources added on purpose after the snapshot: new, so nothing of the old state is replaced by them."""
 
@@ -94,6 +98,7 @@ def test_the_renames_are_the_positional_children(plans: dict[str, Plan]) -> None
         "budget-email-finops@example.com": ["budget-email-1"],
         "alb-alb-443-0.0.0.0/0": ["alb-alb-443-0"],
         "alb-alb-80-0.0.0.0/0": ["alb-alb-80-0"],
+        "alb-ready": ["alb-inference"],
     }
 
 
@@ -125,7 +130,15 @@ def test_every_component_registers_all_its_outputs(plans: dict[str, Plan]) -> No
         ],
         "gpuinfra:modelrepository:ModelRepository": ["bucket_name", "engine_job_names", "kms_key_arn", "prefix", "read_policy_arn", "tree_hash"],
         "gpuinfra:tritonserver:TritonServer": ["deployment_names", "namespace", "role_arn", "service_name"],
-        "gpuinfra:loadbalancer:LoadBalancer": ["arn", "arn_suffix", "dns_name", "security_group_id", "target_group_arn", "target_group_arn_suffix"],
+        "gpuinfra:loadbalancer:LoadBalancer": [
+            "arn",
+            "arn_suffix",
+            "dns_name",
+            "security_group_id",
+            "target_group_arn",
+            "target_group_arn_suffix",
+            "web_acl_arn",
+        ],
         "gpuinfra:budgetalarms:BudgetAlarms": ["budget_name", "deny_gpu_launch_policy_arn", "topic_arn"],
         "gpuinfra:monitoring:Monitoring": ["gpu_namespace", "grafana_admin_password", "namespace"],
         "gpuinfra:cirunner:CiRunner": ["project_name", "role_arn", "runs_on", "security_group_id"],

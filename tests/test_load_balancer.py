@@ -37,7 +37,10 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             ("aws:lb/loadBalancer:LoadBalancer", "alb"),
             ("aws:lb/targetGroup:TargetGroup", "alb-triton"),
             ("aws:lb/listener:Listener", "alb-https"),
-            ("aws:lb/listenerRule:ListenerRule", "alb-inference"),
+            ("aws:lb/listenerRule:ListenerRule", "alb-ready"),
+            ("aws:lb/listenerRule:ListenerRule", "alb-model-minilm_embed"),
+            ("aws:wafv2/webAcl:WebAcl", "alb"),
+            ("aws:wafv2/webAclAssociation:WebAclAssociation", "alb"),
             ("aws:lb/listener:Listener", "alb-http"),
             ("aws:iam/role:Role", "alb-controller"),
             ("aws:iam/rolePolicy:RolePolicy", "alb-controller"),
@@ -59,7 +62,7 @@ def test_alb_is_hardened(plans: dict[str, Plan]) -> None:
     assert staging["internal"] is True and all(s.startswith("network-private-") for s in staging["subnets"])
 
 
-def test_https_only_with_modern_tls_and_only_inference_paths_forwarded(plans: dict[str, Plan]) -> None:
+def test_https_only_with_modern_tls_and_only_the_public_model_forwarded(plans: dict[str, Plan]) -> None:
     plan = plans["prod"]
     https = plan.get("aws:lb/listener:Listener", "alb-https").inputs
     assert (https["port"], https["protocol"], https["sslPolicy"]) == (443, "HTTPS", "ELBSecurityPolicy-TLS13-1-2-2021-06")
@@ -67,9 +70,24 @@ def test_https_only_with_modern_tls_and_only_inference_paths_forwarded(plans: di
     assert https["defaultActions"][0]["fixedResponse"]["statusCode"] == "404"
     http = plan.get("aws:lb/listener:Listener", "alb-http").inputs
     assert http["defaultActions"] == [{"type": "redirect", "redirect": {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"}}]
-    rule = plan.get("aws:lb/listenerRule:ListenerRule", "alb-inference").inputs
-    assert rule["conditions"] == [{"pathPattern": {"values": ["/v2/health/ready", "/v2/models/*/infer", "/v2/models/*/versions/*/infer"]}}]
-    assert rule["actions"] == [{"type": "forward", "targetGroupArn": plan.get("aws:lb/targetGroup:TargetGroup", "alb-triton").outputs["arn"]}]
+    forward = [{"type": "forward", "targetGroupArn": plan.get("aws:lb/targetGroup:TargetGroup", "alb-triton").outputs["arn"]}]
+    rules = {r.name: (r.inputs["conditions"], r.inputs["actions"]) for r in plan.of_type("aws:lb/listenerRule:ListenerRule")}
+    embed = "/v2/models/minilm_embed"
+    assert rules == {
+        "alb-ready": ([{"pathPattern": {"values": ["/v2/health/ready"]}}], forward),
+        "alb-model-minilm_embed": (
+            [{"pathPattern": {"values": [f"{embed}/infer", f"{embed}/ready", f"{embed}/versions/*/infer", f"{embed}/versions/*/ready"]}}],
+            forward,
+        ),
+    }
+
+
+def test_the_waf_takes_its_limits_from_the_model_declarations(plans: dict[str, Plan]) -> None:
+    for stack, rate in (("dev", 6000), ("prod", 6000)):
+        acl = plans[stack].get("aws:wafv2/webAcl:WebAcl", "alb").inputs
+        body, per_ip = acl["rules"]
+        assert body["statement"]["sizeConstraintStatement"]["size"] == 8192, "models.yaml: minilm_embed max_request_bytes"
+        assert per_ip["statement"]["rateBasedStatement"]["limit"] == rate
 
 
 def test_target_group_balances_on_outstanding_requests_and_checks_readiness(plans: dict[str, Plan]) -> None:

@@ -151,7 +151,7 @@ def test_engine_jobs_build_each_plan_on_its_gpu_family(plans: dict[str, Plan]) -
     (upload,) = pod["containers"]
     s3 = f"s3://{bucket}/models/{manifest.tree_hash}/minilm_encoder/1"
     assert fetch["command"] == ["aws", "s3", "cp", f"{s3}/model.onnx", "/work/model.onnx"]
-    assert build["image"] == "nvcr.io/nvidia/tensorrt:25.01-py3"
+    assert build["image"] == "nvcr.io/nvidia/tensorrt:25.06-py3"
     assert build["command"][:4] == ["trtexec", "--onnx=/work/model.onnx", "--saveEngine=/work/model_cc8.9.plan", "--fp16"]
     assert build["resources"]["limits"]["nvidia.com/gpu"] == 1
     key = plan.get("aws:kms/key:Key", "models-bucket").outputs["arn"]
@@ -199,12 +199,18 @@ M = "gpu-inference-platform:modelRepository"
         (
             "dev",
             set_key("modelRepository.tensorrtImage", "nvcr.io/nvidia/tensorrt:24.12-py3"),
-            f"{M}.tensorrtImage = 'nvcr.io/nvidia/tensorrt:24.12-py3': TensorRT release 24.12 differs from the Triton release 25.01; plans only load in the TensorRT they were built with",
+            f"{M}.tensorrtImage = 'nvcr.io/nvidia/tensorrt:24.12-py3': TensorRT release 24.12 differs from the Triton release 25.06; plans only load in the TensorRT they were built with",
         ),
         (
             "dev",
             set_key("serving.tritonImage", "nvcr.io/nvidia/tritonserver:latest"),
             "gpu-inference-platform:serving.tritonImage = 'nvcr.io/nvidia/tritonserver:latest': must be pinned to an NGC release: nvcr.io/nvidia/tritonserver:YY.MM-py3 (never 'latest' or untagged)",
+        ),
+        (
+            "prod",
+            set_key("serving.tritonImage", "nvcr.io/nvidia/tritonserver:25.05-py3"),
+            "gpu-inference-platform:serving.tritonImage = 'nvcr.io/nvidia/tritonserver:25.05-py3': release 25.05 cannot bound request size "
+            "(--http-max-input-size); use 25.06 or later",
         ),
         (
             "dev",

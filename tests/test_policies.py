@@ -149,7 +149,7 @@ def prod_settings() -> dict[str, Mapping[str, Any]]:
 
 @pytest.fixture(scope="module")
 def compliant(plans: dict[str, Plan]) -> Stack:
-    """The prod plan with its waived findings fixed, a pinned node image and a WAF on the ALB."""
+    """The prod plan with its waived findings fixed and a pinned node image."""
     stack = with_edits(
         plan_resources(plans["prod"]),
         [
@@ -163,11 +163,7 @@ def compliant(plans: dict[str, Plan]) -> Stack:
             (NODE_CLASS, "gpu-fleet-gpu", put("spec.amiSelectorTerms", [{"alias": "al2023@v20251108"}])),
         ],
     )
-    balancer = one(stack, LB, "alb")
-    waf = Resource(
-        WAF, "alb-waf", "urn:pulumi:prod::gpu-inference-platform::aws:wafv2/webAclAssociation:WebAclAssociation::alb-waf", {}, {"resourceArn": [balancer.urn]}
-    )
-    return Stack([*stack.resources, waf])
+    return stack
 
 
 CRITICAL, HIGH, MEDIUM = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
@@ -176,7 +172,7 @@ CHECKLIST_SEVERITY = {
     **dict.fromkeys(["P01", "P02", "P05", "P06", "P07", "P08", "P11", "P15", "P19", "P21", "P23", "P25", "P26", "P27", "P29"], HIGH),
     **dict.fromkeys(["K01", "K02", "K04", "K05", "K06"], HIGH),
     **dict.fromkeys(["P30", "P31", "P32", "K10", "K11", "K12"], HIGH),
-    **dict.fromkeys(["W01", "W02", "W03", "W04", "W05", "W06"], HIGH),
+    **dict.fromkeys(["W01", "W02", "W03", "W04", "W05", "W06", "W07"], HIGH),
     **dict.fromkeys(["P10", "P13", "P16", "P17", "P18", "P22", "P28", "K03", "K07", "K09"], MEDIUM),
 }
 """Severity of each row of policy-checks.md, of the checks added for issue 12 (P30-P32, K10) and of the wiring checks (W)."""
@@ -184,10 +180,10 @@ CHECKLIST_SEVERITY = {
 
 def test_the_pack_has_every_checklist_row_as_its_own_policy() -> None:
     codes = [p.code for p in POLICIES]
-    assert codes == [f"P{i:02d}" for i in range(1, 33)] + [f"K{i:02d}" for i in range(1, 13)] + [f"W{i:02d}" for i in range(1, 7)]
-    assert len(POLICIES_BY_NAME) == 50
+    assert codes == [f"P{i:02d}" for i in range(1, 33)] + [f"K{i:02d}" for i in range(1, 13)] + [f"W{i:02d}" for i in range(1, 8)]
+    assert len(POLICIES_BY_NAME) == 51
     assert {p.code: p.severity for p in POLICIES} == CHECKLIST_SEVERITY
-    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 32), ("medium", 10)]
+    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 33), ("medium", 10)]
     for policy in POLICIES:
         assert policy.name.startswith(policy.code.lower() + "-")
         assert policy.description and policy.remediation and policy.sources
@@ -400,7 +396,7 @@ CASES = [
     ),
     Case(
         "P14",
-        [(LISTENER_RULE, "alb-inference", put("listenerArn", "http")), (LISTENER, "alb-https", put("protocol", "TCP"))],
+        [(LISTENER_RULE, "alb-ready", put("listenerArn", "http")), (LISTENER, "alb-https", put("protocol", "TCP"))],
         [("alb-https", "listener protocol TCP is not encrypted (use HTTPS or TLS)")],
     ),
     Case("P15", [(LISTENER, "alb-https", drop("sslPolicy"))], [("alb-https", "sslPolicy is not set (the default ELBSecurityPolicy-2016-08 accepts TLS 1.0)")]),
@@ -421,8 +417,8 @@ CASES = [
         [("alb", "access logs are off"), ("alb", "production load balancer has no deletion protection")],
     ),
     Case("P17", [(LB, "alb", put("enableDeletionProtection", False))], [], settings={"production": False}),
-    Case("P18", [], [("alb", "internet-facing load balancer has no WAF web ACL")], removed=[(WAF, "alb-waf")]),
-    Case("P18", [(LB, "alb", put("internal", True))], [], removed=[(WAF, "alb-waf")]),
+    Case("P18", [], [("alb", "internet-facing load balancer has no WAF web ACL")], removed=[(WAF, "alb")]),
+    Case("P18", [(LB, "alb", put("internal", True))], [], removed=[(WAF, "alb")]),
     Case("P19", [(TARGET_GROUP, "alb-triton", put("healthCheck.path", "/"))], [("alb-triton", "health check path is / (required: /v2/health/ready)")]),
     Case("P19", [(TARGET_GROUP, "alb-triton", put("healthCheck.enabled", False))], [("alb-triton", "health check is disabled")]),
     Case(
@@ -717,7 +713,7 @@ CASES = [
         [
             (DEPLOYMENT, "triton-floor", put(f"{TRITON}.args", ["--model-repository=/models", "--model-control-mode=poll", "--strict-readiness=false"])),
             (TARGET_GROUP, "alb-triton", put("port", 8002)),
-            (LISTENER_RULE, "alb-inference", put("conditions.0.pathPattern.values", ["/*"])),
+            (LISTENER_RULE, "alb-ready", put("conditions.0.pathPattern.values", ["/*"])),
             (BINDING, "alb-triton", put("spec.serviceRef.port", "metrics")),
         ],
         [
@@ -726,7 +722,7 @@ CASES = [
             ("triton-floor", "container triton does not set --strict-readiness=true"),
             ("triton-floor", "container triton does not set --disable-auto-complete-config"),
             ("alb-triton", "target group forwards to Triton's metrics port 8002"),
-            ("alb-inference", "listener rule forwards /*, which includes Triton's /metrics"),
+            ("alb-ready", "listener rule forwards /*, which includes Triton's /metrics"),
             ("alb-triton", "target group binding sends load-balancer traffic to service port metrics"),
         ],
     ),

@@ -100,4 +100,4 @@ def test_crossguard_reports_what_the_offline_preview_reports(analyzer: analyzer_
     _configure(analyzer, policy_config_path("prod"))
     offline = [(v.policy, v.resource or "", v.enforcement, v.message) for v in check_plan(plan).violations]
     assert sorted(_crossguard(analyzer, plan)) == sorted(offline)
-    assert len(offline) == (10 if source == "unsafe" else 1)
+    assert len(offline) == (9 if source == "unsafe" else 0)

@@ -27,6 +27,7 @@ UNTAGGABLE_TYPES = {
     "aws:iam/rolePolicy:RolePolicy",
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+    "aws:wafv2/webAclAssociation:WebAclAssociation",
     "aws:sqs/queuePolicy:QueuePolicy",
     "aws:cloudwatch/eventTarget:EventTarget",
     "aws:ec2/tag:Tag",

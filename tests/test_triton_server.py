@@ -68,7 +68,7 @@ def test_floor_is_on_demand_and_elastic_is_spot(plans: dict[str, Plan]) -> None:
 
 def test_triton_args_are_locked_down(plans: dict[str, Plan]) -> None:
     container = _container(plans["prod"], "floor")
-    assert container["image"] == "nvcr.io/nvidia/tritonserver:25.01-py3"
+    assert container["image"] == "nvcr.io/nvidia/tritonserver:25.06-py3"
     assert container["args"] == [
         "--model-repository=/models",
         "--model-control-mode=none",
@@ -82,7 +82,8 @@ def test_triton_args_are_locked_down(plans: dict[str, Plan]) -> None:
         "--allow-metrics=true",
         "--allow-gpu-metrics=true",
         "--metrics-config=summary_latencies=true",
-    ]
+        "--http-max-input-size=8192",
+    ], "Triton itself reads no request over the models' declared max_request_bytes"
     assert [p["containerPort"] for p in container["ports"]] == [8000, 8001, 8002]
 
 

@@ -1,4 +1,4 @@
-"""The wiring layer (W01-W06): committed stacks resolve every cross-reference; each defect an audit found is rejected, naming both ends.
+"""The wiring layer (W01-W07): committed stacks resolve every cross-reference; each defect an audit found is rejected, naming both ends.
 
 Each mutation puts back the broken form the audit found (or removes the piece that fixed it) on
 the real prod plan.
@@ -7,20 +7,25 @@ the real prod plan.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from gpu_inference_platform.policy.iam_coverage import applicable, load_reference
 from gpu_inference_platform.policy.model import Stack
 from gpu_inference_platform.policy.registry import POLICIES
 from gpu_inference_platform.preview.guardrails import check_plan, plan_resources
 from gpu_inference_platform.preview.harness import Plan
-from tests.conftest import STACKS
+from tests.conftest import ROOT, STACKS
 from tests.test_policies import Edit, drop, put, put_json, with_edits, without
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+RULE = "aws:lb/listenerRule:ListenerRule"
+LISTENER = "aws:lb/listener:Listener"
+EMBED_RULE = "alb-model-minilm_embed"
 WIRING = {p.code: p for p in POLICIES if p.code.startswith("W")}
 
 
@@ -38,7 +43,7 @@ def findings(code: str, stack: Stack) -> list[tuple[str | None, str]]:
 def test_committed_stacks_resolve_every_reference(plans: dict[str, Plan], stack: str) -> None:
     report = check_plan(plans[stack])
     assert [v.line() for v in report.violations if v.code.startswith("W")] == []
-    assert sorted(WIRING) == ["W01", "W02", "W03", "W04", "W05", "W06"]
+    assert sorted(WIRING) == ["W01", "W02", "W03", "W04", "W05", "W06", "W07"]
 
 
 def test_w01_the_adapter_url_the_chart_never_rendered(prod: Stack) -> None:
@@ -187,6 +192,71 @@ def test_w06_a_pinned_floor_beyond_its_pool(prod: Stack) -> None:
     assert findings("W06", with_edits(prod, [(NODE_POOL, "gpu-fleet-on-demand", put("spec.limits", {"nvidia.com/gpu": "2"}))])) == [
         ("triton-floor", "triton-floor need 3 GPUs on on-demand nodes at peak, but the on-demand NodePools allow 2")
     ], "18 GPUs in all still leave room for an engine build"
+
+
+def _paths(*values: str) -> Edit:
+    return put("conditions", [{"pathPattern": {"values": list(values)}}])
+
+
+def test_w07_the_committed_edge_routes_exactly_the_public_ensemble(prod: Stack) -> None:
+    routes = {r.name: r.props["conditions"][0]["pathPattern"]["values"] for r in prod.of_type(RULE)}
+    assert routes == {
+        "alb-ready": ["/v2/health/ready"],
+        EMBED_RULE: [
+            "/v2/models/minilm_embed/infer",
+            "/v2/models/minilm_embed/ready",
+            "/v2/models/minilm_embed/versions/*/infer",
+            "/v2/models/minilm_embed/versions/*/ready",
+        ],
+    }
+    assert findings("W07", prod) == []
+
+
+def test_w07_the_wildcard_route_the_audit_found(prod: Stack) -> None:
+    """`/v2/models/*/infer` made the internal tokenizer and encoder public."""
+    audited = with_edits(prod, [(RULE, "alb-ready", _paths("/v2/health/ready", "/v2/models/*/infer", "/v2/models/*/versions/*/infer"))])
+    assert findings("W07", audited) == [
+        ("alb-ready", "forwards /v2/models/*/infer, but it is not one model's infer or ready path"),
+        ("alb-ready", "forwards /v2/models/*/versions/*/infer, but it is not one model's infer or ready path"),
+    ]
+
+
+def test_w07_an_internal_model_routed_and_the_public_one_left_out(prod: Stack) -> None:
+    encoder = with_edits(prod, [(RULE, EMBED_RULE, _paths("/v2/models/minilm_encoder/infer", "/v2/models/minilm_embed/ready", "/v2/repository/index"))])
+    assert findings("W07", encoder) == [
+        (EMBED_RULE, "forwards /v2/models/minilm_encoder/infer, but minilm_encoder is not public in models.yaml (public: minilm_embed)"),
+        (EMBED_RULE, "forwards /v2/repository/index, but it is not one model's infer or ready path"),
+        (EMBED_RULE, "public model minilm_embed has no forwarded infer path, so clients cannot reach it"),
+    ]
+
+
+def test_w07_forwarding_without_a_path_condition(prod: Stack) -> None:
+    unconditioned = with_edits(
+        prod,
+        [
+            (RULE, "alb-ready", put("conditions", [{"hostHeader": {"values": ["api.example.com"]}}])),
+            (LISTENER, "alb-https", put("defaultActions", [{"type": "forward", "targetGroupArn": "arn:aws:elasticloadbalancing:tg"}])),
+        ],
+    )
+    assert findings("W07", unconditioned) == [
+        ("alb-https", "the default action forwards every path, so internal models are reachable (answer 404 by default, forward by rule)"),
+        ("alb-ready", "forwards every path (no path-pattern condition), so internal models are reachable"),
+    ]
+
+
+def test_w07_reads_the_public_list_from_the_model_repository(prod: Stack, tmp_path: Path) -> None:
+    declared = yaml.safe_load((ROOT / "model_repo" / "models.yaml").read_text())
+    declared["minilm_embed"]["public"] = False
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump(declared))
+    policy = WIRING["W07"]
+    private = [(f.resource.name if f.resource else None, f.message) for f in policy.check(prod, {"modelRepository": str(tmp_path)})]
+    assert private == [
+        (EMBED_RULE, f"forwards {path}, but minilm_embed is not public in models.yaml (public: none)")
+        for path in next(r for r in prod.of_type(RULE) if r.name == EMBED_RULE).props["conditions"][0]["pathPattern"]["values"]
+    ]
+    (tmp_path / "models.yaml").write_text("- not: a mapping\n")
+    (unreadable,) = policy.check(prod, {"modelRepository": str(tmp_path)})
+    assert unreadable.message.startswith(f"cannot read the public models from {tmp_path / 'models.yaml'}: ")
 
 
 def test_a_wiring_error_is_a_mandatory_violation_of_the_preview(plans: dict[str, Plan]) -> None:

@@ -24,7 +24,7 @@ account = AccountContext(account_id=aws.get_caller_identity_output().account_id,
 triton = TritonServer(
     "embeddings",
     TritonServerArgs(
-        image="nvcr.io/nvidia/tritonserver:25.01-py3",
+        image="nvcr.io/nvidia/tritonserver:25.06-py3",
         model_bucket=config.require("modelBucket"),
         model_prefix=f"models/{tree_hash}/",
         model_tree_hash=tree_hash,
@@ -50,6 +50,8 @@ edge = LoadBalancer(
         allowed_cidrs=config.require_object("allowedCidrs"),
         triton_namespace=triton.namespace,
         triton_service=triton.service_name,
+        public_models=["minilm_embed"],
+        max_request_bytes=8192,
     ),
     pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[triton])),
 )

@@ -1,4 +1,4 @@
-"""LoadBalancer built alone: rules keyed by client range, wiring from the ClusterRef, and Args that refuse what would fail at deploy."""
+"""LoadBalancer built alone: rules keyed by client range, only public models routed, a WAF from the declared limits, and Args that refuse what would fail at deploy."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def _args(**changes: object) -> LoadBalancerArgs:
         "allowed_cidrs": ["10.0.0.0/8", "192.168.0.0/16"],
         "triton_namespace": "embed",
         "triton_service": "embed",
+        "public_models": ["embed_b", "embed_a"],
+        "max_request_bytes": 4096,
     }
     return LoadBalancerArgs(**{**settings, **changes})  # type: ignore[arg-type]
 
@@ -50,4 +52,60 @@ def test_args_refuse_unknown_regions_bad_certificates_and_duplicate_ranges() -> 
         "LoadBalancerArgs.allowed_cidrs = ['10.0.0.0/8', '10.0.0.0/8', '10.0.0.1/8']: ranges must be distinct (each is one security-group rule)",
         "LoadBalancerArgs.region = 'mars-north-1': no known log-delivery account; allowed: us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1, "
         "ap-northeast-1, ap-southeast-2",
+    ]
+
+
+def test_only_the_public_models_and_server_readiness_are_forwarded() -> None:
+    plan = build_alone(lambda: LoadBalancer("edge", _args()))
+    rules = {
+        r.name: (r.inputs["priority"], [c["pathPattern"]["values"] for c in r.inputs["conditions"]], [a["type"] for a in r.inputs["actions"]])
+        for r in plan.of_type("aws:lb/listenerRule:ListenerRule")
+    }
+    assert rules == {
+        "edge-ready": (10, [["/v2/health/ready"]], ["forward"]),
+        "edge-model-embed_a": (
+            20,
+            [["/v2/models/embed_a/infer", "/v2/models/embed_a/ready", "/v2/models/embed_a/versions/*/infer", "/v2/models/embed_a/versions/*/ready"]],
+            ["forward"],
+        ),
+        "edge-model-embed_b": (
+            21,
+            [["/v2/models/embed_b/infer", "/v2/models/embed_b/ready", "/v2/models/embed_b/versions/*/infer", "/v2/models/embed_b/versions/*/ready"]],
+            ["forward"],
+        ),
+    }
+    assert plan.get("aws:lb/listenerRule:ListenerRule", "edge-ready").aliases
+    https = plan.get("aws:lb/listener:Listener", "edge-https").inputs
+    assert [a["type"] for a in https["defaultActions"]] == ["fixed-response"]
+
+
+def test_the_waf_refuses_oversized_bodies_and_rate_limits_each_client_ip() -> None:
+    plan = build_alone(lambda: LoadBalancer("edge", _args(requests_per_5_min_per_ip=1200)))
+    acl = plan.get("aws:wafv2/webAcl:WebAcl", "edge").inputs
+    assert (acl["scope"], acl["defaultAction"]) == ("REGIONAL", {"allow": {}})
+    body, rate = acl["rules"]
+    assert (body["name"], body["priority"], body["action"]) == ("body-size", 0, {"block": {}})
+    size = body["statement"]["sizeConstraintStatement"]
+    assert (size["comparisonOperator"], size["size"], size["fieldToMatch"]) == ("GT", 4096, {"body": {"oversizeHandling": "MATCH"}})
+    assert (rate["name"], rate["priority"], rate["action"]) == ("rate-per-ip", 1, {"block": {}})
+    assert rate["statement"]["rateBasedStatement"] == {"limit": 1200, "aggregateKeyType": "IP", "evaluationWindowSec": 300}
+    association = plan.get("aws:wafv2/webAclAssociation:WebAclAssociation", "edge").inputs
+    assert association == {
+        "resourceArn": plan.get("aws:lb/loadBalancer:LoadBalancer", "edge").outputs["arn"],
+        "webAclArn": plan.get("aws:wafv2/webAcl:WebAcl", "edge").outputs["arn"],
+    }
+    (root,) = plan.roots()
+    assert root.registered_outputs["web_acl_arn"] == plan.get("aws:wafv2/webAcl:WebAcl", "edge").outputs["arn"]
+
+
+def test_args_refuse_wildcard_or_missing_models_and_limits_the_waf_cannot_enforce() -> None:
+    assert errors(lambda: _args(public_models=[], max_request_bytes=65536, requests_per_5_min_per_ip=5)) == [
+        "LoadBalancerArgs.public_models = []: list the models clients may call (the ensembles); internal models must stay unreachable",
+        "LoadBalancerArgs.max_request_bytes = 65536: between 1 and 8192 (AWS WAF inspects at most that much of a body)",
+        "LoadBalancerArgs.requests_per_5_min_per_ip = 5: between 10 and 2000000000 (AWS WAF rate-based rule limits)",
+    ]
+    assert errors(lambda: _args(public_models=["*", "embed/../encoder", "embed", "embed"])) == [
+        "LoadBalancerArgs.public_models[0] = '*': not a model name: letters, digits, '_', '.', '-' (no wildcards or '/')",
+        "LoadBalancerArgs.public_models[1] = 'embed/../encoder': not a model name: letters, digits, '_', '.', '-' (no wildcards or '/')",
+        "LoadBalancerArgs.public_models = ['*', 'embed/../encoder', 'embed', 'embed']: names must be distinct (each is one listener rule)",
     ]

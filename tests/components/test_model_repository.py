@@ -27,7 +27,7 @@ def build(tmp_path: Path) -> tuple[Path, Manifest]:
 def _args(build: tuple[Path, Manifest], **changes: object) -> ModelRepositoryArgs:
     directory, manifest = build
     engines = EngineBuildArgs(
-        tensorrt_image="nvcr.io/nvidia/tensorrt:25.01-py3",
+        tensorrt_image="nvcr.io/nvidia/tensorrt:25.06-py3",
         profiles=dict.fromkeys(PLANS, PROFILE),
         instance_types_by_capability={"8.6": ["g5.xlarge"]},
         cluster=CLUSTER,
@@ -59,7 +59,7 @@ def test_objects_policy_and_engine_jobs(build: tuple[Path, Manifest]) -> None:
 
 
 def test_args_need_a_profile_for_every_plan_and_sane_retention(build: tuple[Path, Manifest]) -> None:
-    engines = EngineBuildArgs(tensorrt_image="nvcr.io/nvidia/tensorrt:25.01-py3", profiles={}, instance_types_by_capability={}, cluster=CLUSTER)
+    engines = EngineBuildArgs(tensorrt_image="nvcr.io/nvidia/tensorrt:25.06-py3", profiles={}, instance_types_by_capability={}, cluster=CLUSTER)
     assert errors(lambda: _args(build, engines=engines, noncurrent_version_days=0)) == [
         "ModelRepositoryArgs.noncurrent_version_days = 0: must be at least 1",
         "ModelRepositoryArgs.engines.profiles = 'encoder/1/model_cc8.6.plan': the manifest declares this plan but no build profile does",

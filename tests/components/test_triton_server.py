@@ -1,4 +1,4 @@
-"""TritonServer built alone: exact children, IRSA from the ClusterRef, and Args that refuse drains that would drop requests."""
+"""TritonServer built alone: exact children, IRSA from the ClusterRef, and Args that refuse drains that would drop requests or a size bound Triton cannot apply."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.components.alone import CLUSTER, build_alone, children, errors
 
 def _args(**changes: object) -> TritonServerArgs:
     settings: dict[str, object] = {
-        "image": "nvcr.io/nvidia/tritonserver:25.01-py3",
+        "image": "nvcr.io/nvidia/tritonserver:25.06-py3",
         "model_bucket": "models-bucket",
         "model_prefix": "models/abc/",
         "model_tree_hash": "abc",
@@ -66,3 +66,18 @@ def test_args_refuse_drains_that_drop_requests() -> None:
         "TritonServerArgs.shm_mib = 32: the Python backend needs at least 64 MiB of /dev/shm",
         "TritonServerArgs.gpus_per_replica = 0: must be at least 1",
     ]
+
+
+def test_args_bound_request_size_only_on_a_triton_that_can() -> None:
+    assert errors(lambda: _args(image="nvcr.io/nvidia/tritonserver:25.05-py3", max_input_bytes=0)) == [
+        "TritonServerArgs.max_input_bytes = 0: must be at least 1",
+        "TritonServerArgs.image = 'nvcr.io/nvidia/tritonserver:25.05-py3': --http-max-input-size needs Triton 25.06 or later (or leave max_input_bytes unset)",
+    ]
+
+    def size_flags(args: TritonServerArgs) -> list[str]:
+        plan = build_alone(lambda: TritonServer("embed", args))
+        container = plan.get("kubernetes:apps/v1:Deployment", "embed-floor").inputs["spec"]["template"]["spec"]["containers"][0]
+        return [arg for arg in container["args"] if arg.startswith("--http-max-input-size")]
+
+    assert size_flags(_args(max_input_bytes=4096)) == ["--http-max-input-size=4096"]
+    assert size_flags(_args(image="nvcr.io/nvidia/tritonserver:25.05-py3")) == [], "unset, an older Triton keeps its 64 MiB default"

@@ -1,9 +1,12 @@
 """LoadBalancer: a Pulumi-managed ALB in front of Triton, bound to its pods by the AWS Load Balancer Controller.
 
 HTTPS only (HTTP just redirects), TLS 1.2+, invalid headers dropped, access logs, an IP
-target group with least-outstanding-requests and /v2/health/ready checks. Only the
-inference and readiness paths are forwarded; the metrics port is never a target.
-The controller only registers pod IPs (TargetGroupBinding); it creates no load balancers.
+target group with least-outstanding-requests and /v2/health/ready checks. Only the server's
+readiness and the inference and readiness paths of the public models are forwarded, so
+internal models (a tokenizer, an encoder) are unreachable from outside; the metrics port is
+never a target. A WAF web ACL refuses bodies over the models' declared size and rate-limits
+each client IP. The controller only registers pod IPs (TargetGroupBinding); it creates no
+load balancers.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ from gpu_inference_platform.components.validation import OPEN_CIDRS, ConfigIssue
 
 LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-FORWARDED_PATHS = (TRITON_READY_PATH, "/v2/models/*/infer", "/v2/models/*/versions/*/infer")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+"""A Triton model name that is also a literal ALB path segment (no `*` or `?` wildcards, no `/`)."""
+MAX_PUBLIC_MODELS = 50
+"""One listener rule per public model; an ALB listener holds at most 100 rules."""
+WAF_BODY_INSPECTION_LIMIT = 8192
+"""Bytes of an ALB request body AWS WAF inspects; a size rule can only refuse bodies below it."""
 CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
 CONTROLLER_READ_ACTIONS = (
     *(f"ec2:Describe{what}" for what in ("AccountAttributes", "Addresses", "AvailabilityZones", "InternetGateways", "Vpcs", "VpcPeeringConnections")),
@@ -61,6 +69,29 @@ ELB_LOG_DELIVERY_ACCOUNTS = {
     "ap-southeast-2": "783225319266",
 }
 """Elastic Load Balancing accounts that deliver access logs, per region (AWS documentation)."""
+
+
+def model_paths(model: str) -> list[str]:
+    """ALB path patterns of one model's inference and readiness, any version (four of the five values a condition allows)."""
+    return [f"/v2/models/{model}/{verb}" for verb in ("infer", "ready")] + [f"/v2/models/{model}/versions/*/{verb}" for verb in ("infer", "ready")]
+
+
+def edge_issues(key: KeyPath, public_models: Sequence[str], max_request_bytes: int, requests_per_5_min_per_ip: int) -> Iterator[ConfigIssue]:
+    """Public models are distinct literal names; the WAF's limits are ones it can enforce."""
+    if not public_models:
+        yield ConfigIssue(key("public_models"), [], "list the models clients may call (the ensembles); internal models must stay unreachable")
+    if len(public_models) > MAX_PUBLIC_MODELS:
+        yield ConfigIssue(key("public_models"), len(public_models), f"at most {MAX_PUBLIC_MODELS} (one listener rule each)")
+    for i, model in enumerate(public_models):
+        if not MODEL_NAME.match(model):
+            yield ConfigIssue(key(f"public_models[{i}]"), model, "not a model name: letters, digits, '_', '.', '-' (no wildcards or '/')")
+    if len(set(public_models)) != len(public_models):
+        yield ConfigIssue(key("public_models"), list(public_models), "names must be distinct (each is one listener rule)")
+    if not 1 <= max_request_bytes <= WAF_BODY_INSPECTION_LIMIT:
+        limit = f"between 1 and {WAF_BODY_INSPECTION_LIMIT} (AWS WAF inspects at most that much of a body)"
+        yield ConfigIssue(key("max_request_bytes"), max_request_bytes, limit)
+    if not 10 <= requests_per_5_min_per_ip <= 2_000_000_000:
+        yield ConfigIssue(key("requests_per_5_min_per_ip"), requests_per_5_min_per_ip, "between 10 and 2000000000 (AWS WAF rate-based rule limits)")
 
 
 def load_balancer_issues(key: KeyPath, certificate_arn: str, allowed_cidrs: Sequence[str]) -> Iterator[ConfigIssue]:
@@ -100,6 +131,12 @@ class LoadBalancerArgs:
     """Namespace of the Triton Service (`TritonServer.namespace`)."""
     triton_service: str
     """The Service whose pods become targets (`TritonServer.service_name`)."""
+    public_models: Sequence[str]
+    """Models clients may call (the ensembles); only their infer and ready paths are forwarded."""
+    max_request_bytes: int
+    """Largest request body the WAF lets through (the models' declared `max_request_bytes`, at most 8192)."""
+    requests_per_5_min_per_ip: int = 6000
+    """Requests one client IP may send in any 5 minutes before the WAF blocks it (AWS WAF rate-based rule)."""
     scheme: Literal["internet-facing", "internal"] = "internal"
     """`internal` (default) or `internet-facing`."""
     deletion_protection: bool = True
@@ -115,7 +152,10 @@ class LoadBalancerArgs:
 
     def __post_init__(self) -> None:
         key = args_key("LoadBalancerArgs")
-        issues = list(load_balancer_issues(key, self.certificate_arn, self.allowed_cidrs))
+        issues = [
+            *load_balancer_issues(key, self.certificate_arn, self.allowed_cidrs),
+            *edge_issues(key, self.public_models, self.max_request_bytes, self.requests_per_5_min_per_ip),
+        ]
         if self.region not in ELB_LOG_DELIVERY_ACCOUNTS:
             issues.append(ConfigIssue(key("region"), self.region, f"no known log-delivery account; allowed: {', '.join(ELB_LOG_DELIVERY_ACCOUNTS)}"))
         check_args(self, issues)
@@ -131,7 +171,9 @@ class LoadBalancer(PlatformComponent):
     target_group_arn_suffix: pulumi.Output[str]
     """Target group ARN suffix (CloudWatch dimension)."""
     arn: pulumi.Output[str]
-    """ALB ARN (attach a WAF web ACL here)."""
+    """ALB ARN."""
+    web_acl_arn: pulumi.Output[str]
+    """The WAF web ACL in front of the ALB (body size and per-IP rate)."""
     target_group_arn: pulumi.Output[str]
     """Target group the controller binds Triton's pods to."""
     security_group_id: pulumi.Output[str]
@@ -186,14 +228,7 @@ class LoadBalancer(PlatformComponent):
             ],
             opts=self.child(),
         )
-        aws.lb.ListenerRule(
-            f"{name}-inference",
-            listener_arn=https.arn,
-            priority=10,
-            actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=target_group.arn)],
-            conditions=[aws.lb.ListenerRuleConditionArgs(path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=list(FORWARDED_PATHS)))],
-            opts=self.child(),
-        )
+        self._routes(name, args, https, target_group)
         aws.lb.Listener(
             f"{name}-http",
             load_balancer_arn=alb.arn,
@@ -206,6 +241,7 @@ class LoadBalancer(PlatformComponent):
             ],
             opts=self.child(),
         )
+        web_acl = self._web_acl(name, args, alb)
         controller = self._controller(name, args, target_group)
         k8s.apiextensions.CustomResource(
             f"{name}-triton",
@@ -218,11 +254,67 @@ class LoadBalancer(PlatformComponent):
         self.load_balancer = alb
         self.dns_name = alb.dns_name
         self.arn = alb.arn
+        self.web_acl_arn = web_acl.arn
         self.arn_suffix = alb.arn_suffix
         self.target_group_arn = target_group.arn
         self.target_group_arn_suffix = target_group.arn_suffix
         self.security_group_id = security_group.id
         self.register_outputs(self.public_outputs())
+
+    def _routes(self, name: str, args: LoadBalancerArgs, https: aws.lb.Listener, target_group: aws.lb.TargetGroup) -> None:
+        """Forward the server's readiness and each public model's paths; everything else gets the listener's 404."""
+
+        def forward(rule: str, priority: int, paths: list[str], aliases: list[pulumi.Alias] | None = None) -> None:
+            aws.lb.ListenerRule(
+                rule,
+                listener_arn=https.arn,
+                priority=priority,
+                actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=target_group.arn)],
+                conditions=[aws.lb.ListenerRuleConditionArgs(path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=paths))],
+                opts=self.child(aliases=aliases),
+            )
+
+        # The alias is the rule's name when it forwarded every model's infer path (MIGRATIONS.md, 0.2.0).
+        forward(f"{name}-ready", 10, [TRITON_READY_PATH], [pulumi.Alias(name=f"{name}-inference")])
+        for index, model in enumerate(sorted(args.public_models)):
+            forward(f"{name}-model-{model}", 20 + index, model_paths(model))
+
+    def _web_acl(self, name: str, args: LoadBalancerArgs, alb: aws.lb.LoadBalancer) -> aws.wafv2.WebAcl:
+        """Allow by default; block bodies over `max_request_bytes` and client IPs over the rate limit (both counted in CloudWatch)."""
+
+        def visibility(metric: str) -> aws.wafv2.WebAclRuleVisibilityConfigArgs:
+            return aws.wafv2.WebAclRuleVisibilityConfigArgs(cloudwatch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=True)
+
+        block = aws.wafv2.WebAclRuleActionArgs(block=aws.wafv2.WebAclRuleActionBlockArgs())
+        body_size = aws.wafv2.WebAclRuleStatementArgs(
+            size_constraint_statement=aws.wafv2.WebAclRuleStatementSizeConstraintStatementArgs(
+                comparison_operator="GT",
+                size=args.max_request_bytes,
+                field_to_match=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchArgs(
+                    body=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchBodyArgs(oversize_handling="MATCH")
+                ),
+                text_transformations=[aws.wafv2.WebAclRuleStatementSizeConstraintStatementTextTransformationArgs(priority=0, type="NONE")],
+            )
+        )
+        per_ip = aws.wafv2.WebAclRuleStatementArgs(
+            rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
+                limit=args.requests_per_5_min_per_ip, aggregate_key_type="IP", evaluation_window_sec=300
+            )
+        )
+        web_acl = aws.wafv2.WebAcl(
+            name,
+            scope="REGIONAL",
+            description=f"ALB {name}: request bodies up to {args.max_request_bytes} bytes, {args.requests_per_5_min_per_ip} requests per IP per 5 minutes",
+            default_action=aws.wafv2.WebAclDefaultActionArgs(allow=aws.wafv2.WebAclDefaultActionAllowArgs()),
+            rules=[
+                aws.wafv2.WebAclRuleArgs(name="body-size", priority=0, action=block, statement=body_size, visibility_config=visibility(f"{name}-body-size")),
+                aws.wafv2.WebAclRuleArgs(name="rate-per-ip", priority=1, action=block, statement=per_ip, visibility_config=visibility(f"{name}-rate-per-ip")),
+            ],
+            visibility_config=aws.wafv2.WebAclVisibilityConfigArgs(cloudwatch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True),
+            opts=self.child(),
+        )
+        aws.wafv2.WebAclAssociation(name, resource_arn=alb.arn, web_acl_arn=web_acl.arn, opts=self.child())
+        return web_acl
 
     def _access_logs(self, name: str, args: LoadBalancerArgs) -> PrivateBucket:
         """A private bucket the regional Elastic Load Balancing account may write logs into, expiring them."""

@@ -16,6 +16,8 @@ from typing import Any
 ENGINE_PLAN_NAME = "engine-plan.json"
 TRITON_IMAGE_REPOSITORY = "nvcr.io/nvidia/tritonserver"
 TENSORRT_IMAGE_REPOSITORY = "nvcr.io/nvidia/tensorrt"
+MIN_RELEASE_HTTP_MAX_INPUT_SIZE = "25.06"
+"""First Triton release with `--http-max-input-size` (server r25.06, src/command_line_parser.cc)."""
 _NGC_TAG = re.compile(r":(?P<release>\d{2}\.\d{2})-py3$")
 
 

@@ -44,6 +44,7 @@ from gpu_inference_platform.components.pods import (
     STEP_RESOURCES,
     aws_cli_container,
 )
+from gpu_inference_platform.components.tensorrt_engines import MIN_RELEASE_HTTP_MAX_INPUT_SIZE, ngc_release
 from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, args_key, check_args, leaf
 
 SPOT_NOTICE_S = 120
@@ -171,12 +172,20 @@ class TritonServerArgs:
     """Ranges allowed to reach HTTP (8000) and gRPC (8001) through the NetworkPolicy: the load balancer's VPC. Default: none."""
     metrics_namespace: str | None = None
     """Namespace whose pods may scrape the metrics port (8002), e.g. Monitoring's. Default: none."""
+    max_input_bytes: int | None = None
+    """Triton's `--http-max-input-size`: the largest HTTP request it reads (the models' `max_request_bytes`); needs 25.06+. Default: Triton's 64 MiB."""
 
     def __post_init__(self) -> None:
         key = args_key("TritonServerArgs")
         issues = list(serving_pod_issues(key, self))
         if self.gpus_per_replica < 1:
             issues.append(ConfigIssue(key("gpus_per_replica"), self.gpus_per_replica, "must be at least 1"))
+        if self.max_input_bytes is not None:
+            if self.max_input_bytes < 1:
+                issues.append(ConfigIssue(key("max_input_bytes"), self.max_input_bytes, "must be at least 1"))
+            if (ngc_release(self.image) or "") < MIN_RELEASE_HTTP_MAX_INPUT_SIZE:
+                needs = f"--http-max-input-size needs Triton {MIN_RELEASE_HTTP_MAX_INPUT_SIZE} or later (or leave max_input_bytes unset)"
+                issues.append(ConfigIssue(key("image"), self.image, needs))
         check_args(self, issues)
 
 
@@ -358,6 +367,7 @@ class TritonServer(PlatformComponent):
                         "--allow-metrics=true",
                         "--allow-gpu-metrics=true",
                         "--metrics-config=summary_latencies=true",
+                        *([f"--http-max-input-size={args.max_input_bytes}"] if args.max_input_bytes is not None else []),
                     ],
                     "ports": [
                         {"name": "http", "containerPort": TRITON_HTTP_PORT},

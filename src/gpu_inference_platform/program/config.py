@@ -33,7 +33,12 @@ from gpu_inference_platform.components.model_repository import ModelRepositoryAr
 from gpu_inference_platform.components.monitoring import MonitoringArgs, monitoring_issues
 from gpu_inference_platform.components.network import MIN_AVAILABILITY_ZONES, NetworkArgs, carve_subnets, network_issues
 from gpu_inference_platform.components.spot_fleet import CapacityType, SpotFleetArgs, pool_issues
-from gpu_inference_platform.components.tensorrt_engines import TENSORRT_IMAGE_REPOSITORY, TRITON_IMAGE_REPOSITORY, ngc_release
+from gpu_inference_platform.components.tensorrt_engines import (
+    MIN_RELEASE_HTTP_MAX_INPUT_SIZE,
+    TENSORRT_IMAGE_REPOSITORY,
+    TRITON_IMAGE_REPOSITORY,
+    ngc_release,
+)
 from gpu_inference_platform.components.triton_server import TritonServerArgs, serving_pod_issues
 from gpu_inference_platform.components.validation import ConfigError, ConfigIssue, config_key, default_of, parse_cidr
 from gpu_inference_platform.program.regions import REGION_AVAILABILITY_ZONES
@@ -169,6 +174,8 @@ class LoadBalancerConfig(_Schema):
     deregistration_delay_s: int = Field(default=default_of(LoadBalancerArgs, "deregistration_delay_s"), ge=0, le=3600)
     idle_timeout_s: int = Field(default=default_of(LoadBalancerArgs, "idle_timeout_s"), ge=1, le=4000)
     access_log_retention_days: int = Field(default=default_of(LoadBalancerArgs, "access_log_retention_days"), ge=1)
+    requests_per_5_min_per_ip: int = Field(default=default_of(LoadBalancerArgs, "requests_per_5_min_per_ip"), ge=10, le=2_000_000_000)
+    """WAF rate limit: requests one client IP may send in any 5 minutes."""
 
 
 class ModelRepositoryConfig(_Schema):
@@ -400,6 +407,13 @@ def _images(cfg: StackConfig) -> Iterator[ConfigIssue]:
             yield ConfigIssue(path, image, f"must be pinned to an NGC release: {repository}:YY.MM-py3 (never 'latest' or untagged)")
         else:
             releases[path] = release
+    triton_release = releases.get(f"{_SERVING}.tritonImage")
+    if triton_release is not None and triton_release < MIN_RELEASE_HTTP_MAX_INPUT_SIZE:
+        yield ConfigIssue(
+            f"{_SERVING}.tritonImage",
+            cfg.serving.triton_image,
+            f"release {triton_release} cannot bound request size (--http-max-input-size); use {MIN_RELEASE_HTTP_MAX_INPUT_SIZE} or later",
+        )
     if len(set(releases.values())) > 1:
         triton, tensorrt = releases.values()
         yield ConfigIssue(

@@ -23,6 +23,7 @@ from gpu_inference_platform.components.network import Network, NetworkArgs
 from gpu_inference_platform.components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs
 from gpu_inference_platform.components.tensorrt_engines import load_engine_profiles
 from gpu_inference_platform.components.triton_server import TritonServer, TritonServerArgs
+from gpu_inference_platform.ops.modelbuild.spec import EmbeddingModelSpec, load_specs
 from gpu_inference_platform.program.config import PROJECT, ConfigError, ConfigIssue, GpuPoolConfig, StackConfig, load_stack_config
 
 MONITORING = "monitoring"
@@ -154,8 +155,8 @@ def model_repository_args(config: StackConfig, manifest: Manifest, cluster: Clus
     )
 
 
-def triton_args(config: StackConfig, models: ModelRepository, cluster: ClusterRef) -> TritonServerArgs:
-    """Triton serving the published build: floor on on-demand (when the fleet has it), elastic tier on spot."""
+def triton_args(config: StackConfig, models: ModelRepository, cluster: ClusterRef, specs: list[EmbeddingModelSpec]) -> TritonServerArgs:
+    """Triton serving the published build: floor on on-demand (when the fleet has it), elastic tier on spot; reading no request over the models' bound."""
     serving = config.serving
     return TritonServerArgs(
         image=serving.triton_image,
@@ -182,12 +183,16 @@ def triton_args(config: StackConfig, models: ModelRepository, cluster: ClusterRe
         queue_time_target_us=serving.queue_time_target_ms * 1000,
         client_cidrs=[config.network.cidr],
         metrics_namespace=MONITORING,
+        max_input_bytes=max((spec.max_request_bytes for spec in specs), default=None),
     )
 
 
-def load_balancer_args(config: StackConfig, network: Network, cluster: ClusterRef, triton: TritonServer, account: AccountContext) -> LoadBalancerArgs:
-    """The ALB in front of Triton: public subnets when internet-facing, private ones when internal."""
+def load_balancer_args(
+    config: StackConfig, network: Network, cluster: ClusterRef, triton: TritonServer, account: AccountContext, *, specs: list[EmbeddingModelSpec]
+) -> LoadBalancerArgs:
+    """The ALB in front of Triton: public subnets when internet-facing, private ones when internal; routes and WAF from the model declarations."""
     edge = config.load_balancer
+    public = [spec for spec in specs if spec.public]
     return LoadBalancerArgs(
         cluster=cluster,
         vpc_id=network.vpc_id,
@@ -199,6 +204,9 @@ def load_balancer_args(config: StackConfig, network: Network, cluster: ClusterRe
         allowed_cidrs=edge.allowed_cidrs,
         triton_namespace=triton.namespace,
         triton_service=triton.service_name,
+        public_models=[spec.ensemble for spec in public],
+        max_request_bytes=max((spec.max_request_bytes for spec in public), default=0),
+        requests_per_5_min_per_ip=edge.requests_per_5_min_per_ip,
         scheme=edge.scheme,
         deletion_protection=config.production,
         deregistration_delay_s=edge.deregistration_delay_s,
@@ -264,6 +272,7 @@ def ci_runner_args(config: StackConfig, network: Network, account: AccountContex
 def build_platform(config: StackConfig) -> Platform:
     """Create every component of the stack described by `config`."""
     manifest = built_model_repository(config)
+    specs = load_specs()
     pulumi.runtime.register_stack_transformation(tag_transformation(stack_tags(config), enforce=True))
     account = AccountContext(
         account_id=aws.get_caller_identity_output().account_id,
@@ -282,10 +291,10 @@ def build_platform(config: StackConfig) -> Platform:
         pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[fleet])),
     )
     triton = TritonServer(
-        "triton", triton_args(config, models, cluster.ref), pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[fleet, models]))
+        "triton", triton_args(config, models, cluster.ref, specs), pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[fleet, models]))
     )
     after_triton = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[triton]))
-    load_balancer = LoadBalancer("alb", load_balancer_args(config, network, cluster.ref, triton, account), after_triton)
+    load_balancer = LoadBalancer("alb", load_balancer_args(config, network, cluster.ref, triton, account, specs=specs), after_triton)
     budget = BudgetAlarms("budget", budget_args(config, fleet, account))
     monitoring = Monitoring(MONITORING, monitoring_args(config, cluster, triton, load_balancer, budget), after_triton)
     return Platform(

@@ -1,8 +1,9 @@
-"""W01-W06: wiring. Every cross-reference of the plan resolves to something that will exist on a live cluster.
+"""W01-W07: wiring. Every cross-reference of the plan resolves to something that will exist on a live cluster.
 
 Schemas cannot see these: a Service URL the chart never renders, a StorageClass with no
 driver, an HPA metric no adapter serves, an alert routed to nobody, a controller whose IAM
-lacks what its pinned version calls, GPU limits with no room for an engine build. Each
+lacks what its pinned version calls, GPU limits with no room for an engine build, a load
+balancer that routes models the repository keeps internal. Each
 finding names both ends of the broken reference.
 """
 
@@ -10,10 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from gpu_inference_platform.ops.modelbuild.spec import load_specs
 from gpu_inference_platform.policy.charts import Release, release_of, rendered_services
 from gpu_inference_platform.policy.checks.capacity import HELM_RELEASE
+from gpu_inference_platform.policy.checks.load_balancer import LISTENER, LISTENER_RULE
 from gpu_inference_platform.policy.iam_coverage import applicable, load_reference, substitute, uncovered
 from gpu_inference_platform.policy.model import Finding, Policy, Resource, Settings, Severity, Stack
 from gpu_inference_platform.policy.values import as_list, mapping, statements
@@ -38,6 +44,9 @@ NAME_LABEL = "app.kubernetes.io/name"
 PROVISIONER_ADDONS = {"ebs.csi.aws.com": "aws-ebs-csi-driver", "efs.csi.aws.com": "aws-efs-csi-driver"}
 """CSI provisioner -> the EKS add-on that installs its driver."""
 EBS_CSI_POLICY = "policy/service-role/AmazonEBSCSIDriverPolicy"
+SERVER_READY_PATH = "/v2/health/ready"
+MODEL_ROUTE = re.compile(r"^/v2/models/(?P<model>[^/*?]+)(?:/versions/(?:\*|\d+))?/(?:infer|ready)$")
+"""A forwarded path that names exactly one model: its infer or ready endpoint, any or one version."""
 SERVICE_HOST = re.compile(r"(?<![\w.-])([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.svc(?:\.cluster\.local)?\b")
 OIDC_PROVIDER = re.compile(r"^arn:(?P<partition>[^:]+):iam::(?P<account>\d{12}):oidc-provider/oidc\.eks\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/")
 MATCHER = re.compile(r'^\s*([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"?([^"]*?)"?\s*$')
@@ -358,6 +367,65 @@ def _gpu_headroom(stack: Stack, _: Settings) -> Iterator[Finding]:
             )
 
 
+# ---------------------------------------------------------------- W07 public models only
+
+
+def _project_root() -> Path:
+    """The nearest folder at or above the working directory with a Pulumi.yaml (CrossGuard runs packs from their own folder)."""
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / "Pulumi.yaml").is_file()), here)
+
+
+def _public_models(settings: Settings) -> set[str] | str:
+    """The public models the repository declares, or why they cannot be read."""
+    repository = _project_root() / str(settings["modelRepository"])
+    try:
+        return {spec.ensemble for spec in load_specs(repository) if spec.public}
+    except (OSError, yaml.YAMLError, TypeError, AttributeError) as error:
+        return f"cannot read the public models from {repository / 'models.yaml'}: {error}"
+
+
+def _forwards(actions: object) -> bool:
+    return any(mapping(action).get("type") == "forward" for action in as_list(actions))
+
+
+def _paths(rule: Resource) -> list[str] | None:
+    """The rule's path patterns, or None when no condition limits the path (it forwards every path)."""
+    patterns = [mapping(mapping(condition).get("pathPattern")) for condition in as_list(rule.props.get("conditions"))]
+    values = [str(value) for pattern in patterns if pattern for value in as_list(pattern.get("values"))]
+    return values if any(patterns) else None
+
+
+def _public_routes(stack: Stack, settings: Settings) -> Iterator[Finding]:
+    listeners = [listener for listener in stack.of_type(LISTENER) if _forwards(listener.props.get("defaultActions"))]
+    rules = [rule for rule in stack.of_type(LISTENER_RULE) if _forwards(rule.props.get("actions"))]
+    if not listeners and not rules:
+        return
+    public = _public_models(settings)
+    if isinstance(public, str):
+        yield Finding((listeners or rules)[0], public)
+        return
+    for listener in listeners:
+        yield Finding(listener, "the default action forwards every path, so internal models are reachable (answer 404 by default, forward by rule)")
+    routed: set[str] = set()
+    for rule in rules:
+        paths = _paths(rule)
+        if paths is None:
+            yield Finding(rule, "forwards every path (no path-pattern condition), so internal models are reachable")
+            continue
+        for path in paths:
+            route = MODEL_ROUTE.match(path)
+            if route and route["model"] in public:
+                if path.endswith("/infer"):
+                    routed.add(route["model"])
+            elif path != SERVER_READY_PATH:
+                listed = ", ".join(sorted(public)) or "none"
+                why = f"{route['model']} is not public in models.yaml (public: {listed})" if route else "it is not one model's infer or ready path"
+                yield Finding(rule, f"forwards {path}, but {why}")
+    for model in sorted(public - routed):
+        yield Finding(rules[0] if rules else None, f"public model {model} has no forwarded infer path, so clients cannot reach it")
+
+
 POLICIES = (
     Policy(
         "W01",
@@ -412,5 +480,15 @@ POLICIES = (
         "Raise the pool's gpuLimit (fleet.*.gpuLimit) or lower maxSpotReplicas.",
         "Karpenter NodePool limits",
         check_stack=_gpu_headroom,
+    ),
+    Policy(
+        "W07",
+        "w07-public-models-only",
+        "The load balancer forwards only the server's readiness and the infer and ready paths of the models the repository marks public.",
+        Severity.HIGH,
+        "Route each public model by name (LoadBalancerArgs.public_models); keep tokenizers and encoders internal (public: false in models.yaml).",
+        "model_repo/models.yaml; Triton HTTP/REST endpoints (KServe v2)",
+        check_stack=_public_routes,
+        settings={"modelRepository": "model_repo"},
     ),
 )
