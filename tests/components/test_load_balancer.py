@@ -98,6 +98,12 @@ def test_the_waf_refuses_oversized_bodies_and_rate_limits_each_client_ip() -> No
     assert root.registered_outputs["web_acl_arn"] == plan.get("aws:wafv2/webAcl:WebAcl", "edge").outputs["arn"]
 
 
+def test_args_refuse_a_certificate_from_another_region() -> None:
+    assert errors(lambda: _args(region="eu-west-1")) == [
+        f"LoadBalancerArgs.certificate_arn = '{CERTIFICATE}': the certificate is in us-east-1; an ALB can only use one from its own region (eu-west-1)"
+    ]
+
+
 def test_args_refuse_wildcard_or_missing_models_and_limits_the_waf_cannot_enforce() -> None:
     assert errors(lambda: _args(public_models=[], max_request_bytes=65536, requests_per_5_min_per_ip=5)) == [
         "LoadBalancerArgs.public_models = []: list the models clients may call (the ensembles); internal models must stay unreachable",

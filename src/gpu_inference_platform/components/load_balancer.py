@@ -94,10 +94,14 @@ def edge_issues(key: KeyPath, public_models: Sequence[str], max_request_bytes: i
         yield ConfigIssue(key("requests_per_5_min_per_ip"), requests_per_5_min_per_ip, "between 10 and 2000000000 (AWS WAF rate-based rule limits)")
 
 
-def load_balancer_issues(key: KeyPath, certificate_arn: str, allowed_cidrs: Sequence[str]) -> Iterator[ConfigIssue]:
-    """An ACM certificate ARN and at least one distinct, well-formed client range."""
+def load_balancer_issues(key: KeyPath, certificate_arn: str, allowed_cidrs: Sequence[str], region: str) -> Iterator[ConfigIssue]:
+    """An ACM certificate ARN of the ALB's region and at least one distinct, well-formed client range."""
     if not CERTIFICATE_ARN.match(certificate_arn):
         yield ConfigIssue(key("certificate_arn"), certificate_arn, "not an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)")
+    elif (certificate_region := certificate_arn.split(":")[3]) != region:
+        yield ConfigIssue(
+            key("certificate_arn"), certificate_arn, f"the certificate is in {certificate_region}; an ALB can only use one from its own region ({region})"
+        )
     if not allowed_cidrs:
         yield ConfigIssue(key("allowed_cidrs"), [], f"list the client ranges allowed to reach the load balancer (e.g. {OPEN_CIDRS[0]} for a public API)")
     for i, cidr in enumerate(allowed_cidrs):
@@ -153,7 +157,7 @@ class LoadBalancerArgs:
     def __post_init__(self) -> None:
         key = args_key("LoadBalancerArgs")
         issues = [
-            *load_balancer_issues(key, self.certificate_arn, self.allowed_cidrs),
+            *load_balancer_issues(key, self.certificate_arn, self.allowed_cidrs, self.region),
             *edge_issues(key, self.public_models, self.max_request_bytes, self.requests_per_5_min_per_ip),
         ]
         if self.region not in ELB_LOG_DELIVERY_ACCOUNTS:

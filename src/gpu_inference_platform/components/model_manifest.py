@@ -55,6 +55,7 @@ def incomplete_models(root: Path, declared_later: Mapping[str, str]) -> list[str
     built later (`declared_later`) are not required yet.
     """
     found = []
+    declared = {Path(plan).parent.as_posix() for plan in declared_later}
     for config in sorted(root.glob("*/config.pbtxt")):
         model = config.parent
         kind = dict(_CONFIG_FIELD.findall(config.read_text()))
@@ -64,7 +65,6 @@ def incomplete_models(root: Path, declared_later: Mapping[str, str]) -> list[str
         required = BACKEND_FILES.get(kind.get("backend", ""), BACKEND_FILES.get(kind.get("platform", "").split("_")[0], ""))
         if kind.get("platform") == "ensemble" or not required:
             continue
-        declared = {Path(plan).parent.as_posix() for plan in declared_later}
         for version in versions:
             relative = version.relative_to(root).as_posix()
             if not (version / required).is_file() and not any(version.glob("*.plan")) and relative not in declared:

@@ -27,6 +27,11 @@ def ngc_release(image: str) -> str | None:
     return match.group("release") if match else None
 
 
+def bounds_http_input(image: str) -> bool:
+    """The Triton image accepts `--http-max-input-size` (an NGC release of 25.06 or later)."""
+    return (ngc_release(image) or "") >= MIN_RELEASE_HTTP_MAX_INPUT_SIZE
+
+
 def plan_filename(compute_capability: str) -> str:
     """File name of the plan for one compute capability (selected by Triton's `cc_model_filenames`)."""
     return f"model_cc{compute_capability}.plan"

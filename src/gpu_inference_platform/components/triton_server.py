@@ -44,7 +44,7 @@ from gpu_inference_platform.components.pods import (
     STEP_RESOURCES,
     aws_cli_container,
 )
-from gpu_inference_platform.components.tensorrt_engines import MIN_RELEASE_HTTP_MAX_INPUT_SIZE, ngc_release
+from gpu_inference_platform.components.tensorrt_engines import MIN_RELEASE_HTTP_MAX_INPUT_SIZE, bounds_http_input
 from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, args_key, check_args, leaf
 
 SPOT_NOTICE_S = 120
@@ -183,7 +183,7 @@ class TritonServerArgs:
         if self.max_input_bytes is not None:
             if self.max_input_bytes < 1:
                 issues.append(ConfigIssue(key("max_input_bytes"), self.max_input_bytes, "must be at least 1"))
-            if (ngc_release(self.image) or "") < MIN_RELEASE_HTTP_MAX_INPUT_SIZE:
+            if not bounds_http_input(self.image):
                 needs = f"--http-max-input-size needs Triton {MIN_RELEASE_HTTP_MAX_INPUT_SIZE} or later (or leave max_input_bytes unset)"
                 issues.append(ConfigIssue(key("image"), self.image, needs))
         check_args(self, issues)

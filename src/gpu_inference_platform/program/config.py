@@ -37,6 +37,7 @@ from gpu_inference_platform.components.tensorrt_engines import (
     MIN_RELEASE_HTTP_MAX_INPUT_SIZE,
     TENSORRT_IMAGE_REPOSITORY,
     TRITON_IMAGE_REPOSITORY,
+    bounds_http_input,
     ngc_release,
 )
 from gpu_inference_platform.components.triton_server import TritonServerArgs, serving_pod_issues
@@ -408,7 +409,7 @@ def _images(cfg: StackConfig) -> Iterator[ConfigIssue]:
         else:
             releases[path] = release
     triton_release = releases.get(f"{_SERVING}.tritonImage")
-    if triton_release is not None and triton_release < MIN_RELEASE_HTTP_MAX_INPUT_SIZE:
+    if triton_release is not None and not bounds_http_input(cfg.serving.triton_image):
         yield ConfigIssue(
             f"{_SERVING}.tritonImage",
             cfg.serving.triton_image,
@@ -460,18 +461,11 @@ def _deploy_path(cfg: StackConfig) -> Iterator[ConfigIssue]:
 
 def _edge_and_spend(cfg: StackConfig) -> Iterator[ConfigIssue]:
     edge, budget, watch = cfg.load_balancer, cfg.budget, cfg.monitoring
-    certificate_region = edge.certificate_arn.split(":")[3]
-    if certificate_region != cfg.region:
-        yield ConfigIssue(
-            f"{_LB}.certificateArn",
-            edge.certificate_arn,
-            f"the certificate is in {certificate_region}; an ALB can only use one from its own region ({cfg.region})",
-        )
     if cfg.production and edge.access_log_retention_days < PRODUCTION_MIN_ACCESS_LOG_DAYS:
         yield ConfigIssue(
             f"{_LB}.accessLogRetentionDays", edge.access_log_retention_days, f"production keeps access logs at least {PRODUCTION_MIN_ACCESS_LOG_DAYS} days"
         )
-    yield from load_balancer_issues(config_key(_LB), edge.certificate_arn, edge.allowed_cidrs)
+    yield from load_balancer_issues(config_key(_LB), edge.certificate_arn, edge.allowed_cidrs, cfg.region)
     yield from budget_issues(config_key(f"{PROJECT}:budget"), budget)
     yield from monitoring_issues(config_key(f"{PROJECT}:monitoring"), watch.retention_days, watch.storage_gib)
 

@@ -154,10 +154,6 @@ def _shared_memory(resource: Resource, settings: Settings) -> Iterator[str]:
             yield f"container {name} memory limit {shown} leaves less than {gib(headroom)} beside its {gib(size)} {SHM_PATH}"
 
 
-PDB = "kubernetes:policy/v1:PodDisruptionBudget"
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-
-
 def _percent(value: Any) -> float | None:
     return float(str(value).rstrip("%")) if isinstance(value, str) and value.endswith("%") else None
 
@@ -173,7 +169,7 @@ def _protects_nothing(budget: Resource, replicas: int) -> str | None:
 
 
 def _disruption_budgets(stack: Stack, _: Settings) -> Iterator[Finding]:
-    budgets = stack.of_type(PDB)
+    budgets = stack.of_type(DISRUPTION_BUDGET)
     serving = [d for d in stack.of_type(DEPLOYMENT) if serving_containers(pod_spec(d.type, d.props))]
     for deployment in serving:
         covering = [b for b in budgets if _selects(b, deployment)]

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from gpu_inference_platform.ops.modelbuild.spec import load_specs
+from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO, load_specs
 from gpu_inference_platform.policy.charts import Release, release_of, rendered_services
 from gpu_inference_platform.policy.checks.capacity import HELM_RELEASE
 from gpu_inference_platform.policy.checks.load_balancer import LISTENER, LISTENER_RULE
@@ -489,6 +489,6 @@ POLICIES = (
         "Route each public model by name (LoadBalancerArgs.public_models); keep tokenizers and encoders internal (public: false in models.yaml).",
         "model_repo/models.yaml; Triton HTTP/REST endpoints (KServe v2)",
         check_stack=_public_routes,
-        settings={"modelRepository": "model_repo"},
+        settings={"modelRepository": str(MODEL_REPO)},
     ),
 )
