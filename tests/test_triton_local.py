@@ -17,8 +17,9 @@ from tritonclient.utils import InferenceServerException
 
 from gpu_inference_platform.ops.modelbuild.export import load_tokenizer, onnx_embeddings, tokenize
 from gpu_inference_platform.ops.modelbuild.spec import load_specs
-from gpu_inference_platform.ops.serving.load import SENTENCES, embed, run_level
+from gpu_inference_platform.ops.serving.load import embed, run_level
 from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, LocalTriton
+from gpu_inference_platform.ops.serving.workload import SHORT_SENTENCES
 from tests.conftest import ROOT
 
 REPOSITORY = ROOT / "build/models/cpu"
@@ -59,7 +60,7 @@ def test_server_is_ready_and_serves_the_ensemble(server: LocalTriton) -> None:
 
 
 def test_embeddings_equal_in_process_onnxruntime(server: LocalTriton) -> None:
-    sentences = [*SENTENCES, "A longer sentence " * 40]
+    sentences = [*SHORT_SENTENCES, "A longer sentence " * 40]
     served = embed(server.url, sentences)
     spec = load_specs()[0]
     input_ids, attention_mask = tokenize(load_tokenizer(spec), sentences)

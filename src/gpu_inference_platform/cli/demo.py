@@ -10,6 +10,7 @@ import numpy as np
 from gpu_inference_platform.cli import preview
 from gpu_inference_platform.ops.serving.load import LevelResult, embed, run_level
 from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, LocalTriton
+from gpu_inference_platform.ops.serving.server_probe import ServerProbe
 
 DOCUMENTS = (
     "Spot GPU instances cost less but can be reclaimed with two minutes' notice.",
@@ -32,7 +33,8 @@ def semantic_search(url: str) -> list[str]:
 def _row(result: LevelResult) -> str:
     return (
         f"  {result.concurrency:>3} in flight: {result.embeddings_per_s:7.1f} embeddings/s, "
-        f"p50 {result.p50_ms:6.1f} ms, p99 {result.p99_ms:6.1f} ms, errors {result.errors}"
+        f"p50 {result.p50_ms:6.1f} ms, p99 {result.p99_ms:6.1f} ms, errors {result.errors}, "
+        f"{result.cpu_s_per_1000_requests or 0:.1f} server CPU-s per 1,000 requests, real tokens {result.real_token_fraction or 0:.0%} of computed"
     )
 
 
@@ -45,9 +47,10 @@ def main() -> int:
         print(f"ready at http://{triton.url}")
         print("semantic search:")
         print("\n".join(semantic_search(triton.url)))
-        print("load test (2 s per level; full sweep: python -m scripts.loadtest --url HOST:PORT --compare):")
+        print("load test on the realistic workload (2 s per level; full sweep: python -m scripts.loadtest --url HOST:PORT --compare):")
+        probe = ServerProbe(triton.pid, triton.metrics_url)
         for concurrency in (1, 32):
-            print(_row(run_level(f"{LOOPBACK}:{triton.grpc_port}", concurrency, duration_s=2.0, batch=1)))
+            print(_row(run_level(f"{LOOPBACK}:{triton.grpc_port}", concurrency, duration_s=2.0, batch=1, probe=probe)))
     print("Triton stopped.")
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -39,29 +40,47 @@ def plan_filename(compute_capability: str) -> str:
 
 @dataclass(frozen=True)
 class EngineProfile:
-    """The dynamic-shape optimisation profile of the encoder engine (batch x sequence)."""
+    """The encoder engine's dynamic shapes: one TensorRT optimisation profile per sequence-length bucket.
+
+    Triton batches only equal shapes for a TensorRT plan, and the tokenizer pads to a multiple
+    of 16, so a batch of short requests never carries a long one's padding; a profile per
+    bucket tunes kernels for short shapes too instead of for one `opt` shape of every length.
+    Triton's TensorRT backend loads every profile the instance group lists and runs each batch
+    on the best-fitting one. Bucket upper bounds lie strictly between `min_sequence` and
+    `max_sequence`; the last profile ends at `max_sequence`.
+    """
 
     max_batch: int
     max_sequence: int
     opt_batch: int = 32
-    opt_sequence: int = 64
     min_sequence: int = 16
+    sequence_buckets: tuple[int, ...] = ()
+    """Upper bounds of the sequence buckets (none: one profile over every length)."""
     inputs: tuple[str, ...] = ("input_ids", "attention_mask")
+
+    def __post_init__(self) -> None:
+        bounds = (self.min_sequence, *self.sequence_buckets, self.max_sequence)
+        if any(low >= high for low, high in pairwise(bounds)):
+            raise ValueError(
+                f"sequence_buckets {list(self.sequence_buckets)} must increase strictly between min_sequence {self.min_sequence} "
+                f"and max_sequence {self.max_sequence}"
+            )
+
+    def sequence_ranges(self) -> list[tuple[int, int, int]]:
+        """(min, opt, max) sequence length of each profile, in profile order; opt is the bucket's middle, a multiple of 16."""
+        bounds = (self.min_sequence, *self.sequence_buckets, self.max_sequence)
+        return [(low, min(high, -(-(low + high) // 32) * 16), high) for low, high in pairwise(bounds)]
 
     def _shapes(self, batch: int, sequence: int) -> str:
         return ",".join(f"{name}:{batch}x{sequence}" for name in self.inputs)
 
     def trtexec_args(self, onnx_path: str, plan_path: str) -> list[str]:
-        """`trtexec` arguments that build an FP16 plan for this profile."""
-        return [
-            f"--onnx={onnx_path}",
-            f"--saveEngine={plan_path}",
-            "--fp16",
-            f"--minShapes={self._shapes(1, self.min_sequence)}",
-            f"--optShapes={self._shapes(self.opt_batch, self.opt_sequence)}",
-            f"--maxShapes={self._shapes(self.max_batch, self.max_sequence)}",
-            "--skipInference",
-        ]
+        """`trtexec` arguments that build an FP16 plan with every profile (`--profile=N` then its three shapes, TensorRT 10)."""
+        shapes = []
+        for index, (low, opt, high) in enumerate(self.sequence_ranges()):
+            shapes += [f"--profile={index}", f"--minShapes={self._shapes(1, low)}"]
+            shapes += [f"--optShapes={self._shapes(self.opt_batch, opt)}", f"--maxShapes={self._shapes(self.max_batch, high)}"]
+        return [f"--onnx={onnx_path}", f"--saveEngine={plan_path}", "--fp16", *shapes, "--skipInference"]
 
 
 def engine_plan_entry(compute_capability: str, ngc_release: str, profile: EngineProfile, plan_path: str) -> dict[str, Any]:
@@ -69,7 +88,7 @@ def engine_plan_entry(compute_capability: str, ngc_release: str, profile: Engine
     return {
         "compute_capability": compute_capability,
         "tensorrt_image_release": ngc_release,
-        "profile": {**asdict(profile), "inputs": list(profile.inputs)},
+        "profile": {**asdict(profile), "sequence_buckets": list(profile.sequence_buckets), "inputs": list(profile.inputs)},
         "trtexec": profile.trtexec_args("model.onnx", Path(plan_path).name),
     }
 
@@ -80,4 +99,8 @@ def load_engine_profiles(repository_dir: Path) -> dict[str, EngineProfile]:
     if not path.is_file():
         return {}
     entries: dict[str, dict[str, Any]] = json.loads(path.read_text())
-    return {plan: EngineProfile(**{**entry["profile"], "inputs": tuple(entry["profile"]["inputs"])}) for plan, entry in entries.items()}
+    profiles = {plan: entry["profile"] for plan, entry in entries.items()}
+    return {
+        plan: EngineProfile(**{**fields, "sequence_buckets": tuple(fields["sequence_buckets"]), "inputs": tuple(fields["inputs"])})
+        for plan, fields in profiles.items()
+    }

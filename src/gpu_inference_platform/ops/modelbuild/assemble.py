@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import platform
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from gpu_inference_platform.ops.modelbuild.export import (
 from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO, EmbeddingModelSpec
 
 TARGETS = ("cpu", "gpu")
+_INSTANCE_PROFILES = re.compile(r"\bprofile:\s*\[([^\]]*)\]")
 _TOOL_PACKAGES = ("torch", "onnx", "onnxruntime", "tokenizers", "transformers", "numpy")
 
 
@@ -72,6 +74,17 @@ def copy_sources(spec: EmbeddingModelSpec, target: str, out: Path, model_repo: P
                 destination = out / folder / path.relative_to(source).with_name(name)
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, destination)
+
+
+def check_instance_profiles(config: Path, profile: EngineProfile) -> None:
+    """The encoder's instance group loads exactly the engine's optimisation profiles ("0".."N-1"), or the build stops."""
+    listed = [re.findall(r'"([^"]*)"', group) for group in _INSTANCE_PROFILES.findall(config.read_text())]
+    expected = [str(index) for index in range(len(profile.sequence_ranges()))]
+    if listed != [expected]:
+        raise ValueError(
+            f"{config}: instance_group profile must be {expected} (one per sequence bucket {list(profile.sequence_buckets)} of models.yaml), "
+            f"got {listed[0] if len(listed) == 1 else listed}"
+        )
 
 
 def _tool_versions(target: str, ngc_release: str) -> dict[str, str]:
@@ -148,7 +161,8 @@ def _build_model(
     if target != "gpu":
         return parity
 
-    profile = EngineProfile(max_batch=spec.max_batch_size, max_sequence=spec.max_sequence_length)
+    profile = EngineProfile(max_batch=spec.max_batch_size, max_sequence=spec.max_sequence_length, sequence_buckets=spec.sequence_buckets)
+    check_instance_profiles(out / spec.encoder_model / "config.pbtxt", profile)
     plans = {cc: f"{spec.encoder_model}/1/{plan_filename(cc)}" for cc in capabilities}
     with (out / spec.encoder_model / "config.pbtxt").open("a") as config:
         config.write("".join(f'cc_model_filenames {{ key: "{cc}", value: "{plan_filename(cc)}" }}\n' for cc in capabilities))
@@ -172,7 +186,7 @@ def _build_local_engine(
     check = cosine_parity(
         f"tensorrt fp16 (cc {capability}) vs onnxruntime",
         onnx_embeddings(onnx_path, input_ids, attention_mask),
-        engines.run_plan(plan_path, input_ids, attention_mask, spec.embedding_dim),
+        engines.run_plan(plan_path, profile, input_ids, attention_mask, spec.embedding_dim),
         engines.TENSORRT_MIN_COSINE,
     )
     if not check.ok:

@@ -28,6 +28,8 @@ class EmbeddingModelSpec:
     """Each sentence is cut at this many characters before tokenizing (the tokenizer's `max_text_chars` parameter)."""
     max_request_bytes: int
     """Largest request body the load balancer's WAF lets through."""
+    sequence_buckets: tuple[int, ...] = ()
+    """Upper bounds of the TensorRT profiles' sequence buckets below max_sequence_length (empty: one profile)."""
     public: bool = True
     """Routed by the load balancer (the ensemble's infer path); its tokenizer and encoder never are."""
 
@@ -45,4 +47,4 @@ class EmbeddingModelSpec:
 def load_specs(model_repo: Path = MODEL_REPO) -> list[EmbeddingModelSpec]:
     """Every ensemble declared in `models.yaml`."""
     document = yaml.safe_load((model_repo / "models.yaml").read_text())
-    return [EmbeddingModelSpec(ensemble=name, **fields) for name, fields in document.items()]
+    return [EmbeddingModelSpec(ensemble=name, **{**fields, "sequence_buckets": tuple(fields.get("sequence_buckets", ()))}) for name, fields in document.items()]

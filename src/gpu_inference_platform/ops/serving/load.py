@@ -1,4 +1,4 @@
-"""Load generation against Triton, and the in-process ONNX Runtime ceiling it is compared with."""
+"""Load generation against Triton, and the in-process references it is compared with."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -14,30 +15,21 @@ from typing import Any
 import numpy as np
 
 from gpu_inference_platform.components.model_manifest import load_manifest, write_manifest
+from gpu_inference_platform.ops.serving import encoder_bench
+from gpu_inference_platform.ops.serving.server_probe import ServerProbe
+from gpu_inference_platform.ops.serving.workload import realistic_pool
 
 MODEL = "minilm_embed"
-SENTENCES = (
-    "How do I reset my password?",
-    "The invoice for October is attached to this message.",
-    "Spot instances can be interrupted with a two-minute warning.",
-    "What is the refund policy for annual subscriptions?",
-    "Our GPU cluster scales out when the queue time per request grows.",
-    "A man is playing a guitar on a street corner.",
-    "Please summarise the quarterly results in three bullet points.",
-    "The deployment failed because the image tag was not pinned.",
-    "Where can I find the API documentation for embeddings?",
-    "Latency went up after the last release; can we roll back?",
-    "Sentence embeddings power semantic search and retrieval.",
-    "Two dogs are running through a field of tall grass.",
-)
-CEILING_TRIALS = 3
-"""The ceiling is the best of several trials per batch size: capability, not the luck of one window."""
+REFERENCE_TRIALS = 3
+"""An in-process reference is the best of several trials per batch size: capability, not the luck of one window."""
+SENTENCE_TRANSFORMERS_BATCH_SIZES = (1, 8, 32)
 _DYNAMIC_BATCHING = re.compile(r"^dynamic_batching\s*\{[^}]*\}\s*$", re.MULTILINE)
+_PARAMETER = re.compile(r'key:\s*"(?P<key>[^"]+)",\s*value:\s*\{\s*string_value:\s*"(?P<value>[^"]*)"\s*\}')
 
 
 @dataclass(frozen=True)
 class LevelResult:
-    """Throughput and latency at one concurrency."""
+    """Throughput and latency at one concurrency; with a local server also its CPU cost and the batches' real-token share."""
 
     concurrency: int
     requests: int
@@ -48,6 +40,12 @@ class LevelResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    server_cpu_s: float | None = None
+    """CPU-seconds of the server's process tree during the level (None: not a local server)."""
+    cpu_s_per_1000_requests: float | None = None
+    requests_per_cpu_s: float | None = None
+    real_token_fraction: float | None = None
+    """Real tokens / computed token positions of the batches the encoder ran (None: the backend does not export them)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -72,16 +70,53 @@ def embed(url: str, sentences: Sequence[str]) -> np.ndarray:
         client.close()
 
 
-def run_level(grpc_url: str, concurrency: int, *, duration_s: float, batch: int) -> LevelResult:
-    """Keep `concurrency` requests of `batch` sentences in flight for `duration_s`.
+def grpc_ready(grpc_url: str) -> bool:
+    """A Triton answers ready on the gRPC endpoint at `grpc_url` (host:port)."""
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    client = grpcclient.InferenceServerClient(grpc_url)
+    try:
+        return bool(client.is_server_ready(client_timeout=5))
+    except InferenceServerException:
+        return False
+    finally:
+        client.close()
+
+
+class _Counters:
+    """Server CPU and token counters read before and after a level."""
+
+    def __init__(self, probe: ServerProbe | None) -> None:
+        self.probe = probe
+        self.cpu = probe.cpu_seconds() if probe else None
+        self.tokens = probe.token_positions() if probe else None
+
+    def deltas(self) -> tuple[float | None, float | None]:
+        """(server CPU-seconds, real-token fraction) since construction."""
+        if self.probe is None:
+            return None, None
+        cpu_now, tokens_now = self.probe.cpu_seconds(), self.probe.token_positions()
+        cpu = cpu_now - self.cpu if cpu_now is not None and self.cpu is not None else None
+        fraction = None
+        if tokens_now is not None and self.tokens is not None and tokens_now[1] > self.tokens[1]:
+            fraction = (tokens_now[0] - self.tokens[0]) / (tokens_now[1] - self.tokens[1])
+        return cpu, fraction
+
+
+def run_level(
+    grpc_url: str, concurrency: int, *, duration_s: float, batch: int, texts: Sequence[str] | None = None, probe: ServerProbe | None = None
+) -> LevelResult:
+    """Keep `concurrency` requests of `batch` texts (cycling through `texts`, default the realistic pool) in flight for `duration_s`.
 
     One thread issues asynchronous gRPC requests from pre-built inputs, so the load
     generator itself uses ~0.1 CPU cores and does not starve the server it measures.
     """
     import tritonclient.grpc as grpcclient
 
+    pool = list(texts) if texts is not None else list(realistic_pool().texts)
     client = grpcclient.InferenceServerClient(grpc_url)
-    requests = [[_text_input(grpcclient, [SENTENCES[(i + k) % len(SENTENCES)] for k in range(batch)])] for i in range(len(SENTENCES))]
+    requests = [[_text_input(grpcclient, [pool[(i + k) % len(pool)] for k in range(batch)])] for i in range(len(pool))]
     outputs = [grpcclient.InferRequestedOutput("EMBEDDING")]
     slots = threading.Semaphore(concurrency)
     lock = threading.Lock()
@@ -99,6 +134,7 @@ def run_level(grpc_url: str, concurrency: int, *, duration_s: float, batch: int)
 
         return done
 
+    counters = _Counters(probe)
     began = time.perf_counter()
     sent = 0
     while time.perf_counter() - began < duration_s:
@@ -109,16 +145,34 @@ def run_level(grpc_url: str, concurrency: int, *, duration_s: float, batch: int)
         slots.acquire()
     elapsed = time.perf_counter() - began
     client.close()
+    cpu, fraction = counters.deltas()
     samples = np.array(latencies) * 1000
     count = len(samples)
     p50, p95, p99 = (float(np.percentile(samples, q)) for q in (50, 95, 99)) if count else (float("nan"),) * 3
-    return LevelResult(concurrency, count, errors[0], elapsed, count / elapsed, count * batch / elapsed, p50, p95, p99)
+    per_cpu = count / cpu if cpu else None
+    per_1000 = 1000 * cpu / count if cpu is not None and count else None
+    return LevelResult(concurrency, count, errors[0], elapsed, count / elapsed, count * batch / elapsed, p50, p95, p99, cpu, per_1000, per_cpu, fraction)
 
 
-def sweep(grpc_url: str, levels: Sequence[int], *, duration_s: float, batch: int) -> list[LevelResult]:
+def sweep(
+    grpc_url: str, levels: Sequence[int], *, duration_s: float, batch: int, texts: Sequence[str] | None = None, probe: ServerProbe | None = None
+) -> list[LevelResult]:
     """One result per concurrency level (after a short warm-up)."""
-    run_level(grpc_url, max(levels), duration_s=1.0, batch=batch)
-    return [run_level(grpc_url, level, duration_s=duration_s, batch=batch) for level in levels]
+    return interleaved_sweeps({grpc_url: (grpc_url, probe)}, levels, duration_s=duration_s, batch=batch, texts=texts)[grpc_url]
+
+
+def interleaved_sweeps(
+    servers: Mapping[str, tuple[str, ServerProbe | None]], levels: Sequence[int], *, duration_s: float, batch: int, texts: Sequence[str] | None = None
+) -> dict[str, list[LevelResult]]:
+    """Sweep several servers (label -> gRPC URL, probe) level by level in turn, each warmed up first: a comparison
+    side by side, which drifting load on a shared machine affects alike."""
+    for url, _ in servers.values():
+        run_level(url, max(levels), duration_s=1.0, batch=batch, texts=texts)
+    results: dict[str, list[LevelResult]] = {label: [] for label in servers}
+    for level in levels:
+        for label, (url, probe) in servers.items():
+            results[label].append(run_level(url, level, duration_s=duration_s, batch=batch, texts=texts, probe=probe))
+    return results
 
 
 def no_batching_variant(repository: Path, out: Path) -> Path:
@@ -135,36 +189,54 @@ def no_batching_variant(repository: Path, out: Path) -> Path:
     return out
 
 
+def encoder_parameters(repository: Path) -> dict[str, str]:
+    """The `parameters` of the build's encoder config (string values)."""
+    config = (repository / encoder_bench.encoder_spec().encoder_model / "config.pbtxt").read_text()
+    return {match["key"]: match["value"] for match in _PARAMETER.finditer(config)}
+
+
 @dataclass(frozen=True)
-class Ceiling:
-    """In-process tokenizer + ONNX Runtime throughput at its best batch size."""
+class Reference:
+    """An in-process reference: texts per second and per CPU-second at each batch size (best of `REFERENCE_TRIALS`)."""
 
-    best_batch: int
-    embeddings_per_s: float
-    by_batch: dict[int, float]
+    label: str
+    by_batch: dict[int, encoder_bench.Rate]
+
+    @property
+    def best(self) -> encoder_bench.Rate:
+        """The batch size with the highest throughput."""
+        return max(self.by_batch.values(), key=lambda rate: rate.texts_per_s)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"label": self.label, "best_batch": self.best.batch, "by_batch": {str(b): rate.as_dict() for b, rate in self.by_batch.items()}}
 
 
-def onnxruntime_ceiling(repository: Path, *, batch_sizes: Sequence[int], duration_s: float) -> Ceiling:
-    """Tokenize and encode in one process, no server: the most this CPU can do (best of `CEILING_TRIALS` per batch size)."""
-    import onnxruntime as ort
-
-    from gpu_inference_platform.ops.modelbuild.export import configured_tokenizer, tokenize
-    from gpu_inference_platform.ops.modelbuild.spec import load_specs
-
-    spec = load_specs()[0]
-    tokenizer = configured_tokenizer(repository / spec.tokenizer_model / "1" / "tokenizer.json", spec.max_sequence_length)
-    session = ort.InferenceSession(str(repository / spec.encoder_model / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
-    rates: dict[int, float] = {}
+def _reference(label: str, run: Callable[[list[str]], Any], texts: Sequence[str], batch_sizes: Sequence[int], duration_s: float) -> Reference:
+    rates = {}
     for batch in batch_sizes:
-        texts = [SENTENCES[k % len(SENTENCES)] for k in range(batch)]
-        trials = []
-        for _ in range(CEILING_TRIALS):
-            done, began = 0, time.perf_counter()
-            while time.perf_counter() - began < duration_s / CEILING_TRIALS:
-                ids, mask = tokenize(tokenizer, texts)
-                session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
-                done += batch
-            trials.append(done / (time.perf_counter() - began))
-        rates[batch] = max(trials)
-    best = max(rates, key=lambda b: rates[b])
-    return Ceiling(best, rates[best], rates)
+        batches = encoder_bench.seeded_batches(texts, batch, count=max(1, 4 * len(texts) // batch))
+        trials = [encoder_bench.measure(label, batch, run, batches, duration_s / REFERENCE_TRIALS) for _ in range(REFERENCE_TRIALS)]
+        rates[batch] = max(trials, key=lambda rate: rate.texts_per_s)
+    return Reference(label, rates)
+
+
+def onnxruntime_ceiling(repository: Path, texts: Sequence[str], *, batch_sizes: Sequence[int], duration_s: float) -> Reference:
+    """Tokenize and encode in one process, no server, with the build's own length-aware batching and sub-batch threads
+    (the encoder's parameters): the most this CPU can do."""
+    parameters = encoder_parameters(repository)
+    policy = encoder_bench.length_batching(repository).SubBatchPolicy(int(parameters["sub_batch_max_rows"]), int(parameters["sub_batch_max_tokens"]))
+    with ThreadPoolExecutor(int(parameters["sub_batch_threads"])) as workers:
+        run = encoder_bench.onnx_runner(repository, policy, threads=1, run_all=workers.map)
+        return _reference("in-process ONNX Runtime", run, texts, batch_sizes, duration_s)
+
+
+def sentence_transformers_reference(texts: Sequence[str], *, batch_sizes: Sequence[int], duration_s: float) -> Reference:
+    """sentence-transformers' `encode` in process, what a user would write by hand: for each number of texts per call,
+    the best of its `batch_size` settings per CPU-second (`SENTENCE_TRANSFORMERS_BATCH_SIZES`; 32 is its default)."""
+    runners = encoder_bench.sentence_transformers_runners(SENTENCE_TRANSFORMERS_BATCH_SIZES)
+    candidates = [
+        _reference(f"sentence-transformers encode(batch_size={size})", run, texts, batch_sizes, duration_s / len(runners)) for size, run in runners.items()
+    ]
+    best = {batch: max((c.by_batch[batch] for c in candidates), key=lambda rate: rate.texts_per_cpu_s) for batch in batch_sizes}
+    return Reference("in-process sentence-transformers", best)

@@ -109,6 +109,11 @@ class LocalTriton:
         return f"{LOOPBACK}:{self.http_port}"
 
     @property
+    def pid(self) -> int | None:
+        """The tritonserver process (its Python-backend stubs are its children); None unless started."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def metrics_url(self) -> str:
         """Prometheus metrics endpoint."""
         return f"http://{LOOPBACK}:{self.metrics_port}/metrics"
