@@ -17,7 +17,7 @@ import pytest
 from gpu_inference_platform.cli import loadtest
 from gpu_inference_platform.ops.serving import encoder_bench
 from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, LocalTriton
-from gpu_inference_platform.ops.serving.server_probe import ServerProbe, counter_total, listening_pid, process_tree, tree_cpu_seconds
+from gpu_inference_platform.ops.serving.server_probe import ServerProbe, counter_total, fetch_metrics, listening_pid, process_tree, tree_cpu_seconds
 from gpu_inference_platform.ops.serving.workload import LENGTH_CLASSES, SHORT_SENTENCES, realistic_pool, workload
 from tests.conftest import ROOT
 
@@ -95,8 +95,10 @@ def metrics_url() -> Iterator[str]:
 
 
 def test_counters_sum_every_series_of_exactly_that_name(metrics_url: str) -> None:
-    assert counter_total(metrics_url, "gip_encoder_real_tokens_total") == 42
-    assert counter_total(metrics_url, "gip_encoder_missing_total") is None
+    metrics = fetch_metrics(metrics_url)
+    assert metrics is not None and fetch_metrics(f"http://{LOOPBACK}:9/metrics") is None
+    assert counter_total(metrics, "gip_encoder_real_tokens_total") == 42
+    assert counter_total(metrics, "gip_encoder_missing_total") is None
     assert ServerProbe(None, metrics_url).token_positions() == (42, 50)
     assert ServerProbe(None, f"http://{LOOPBACK}:9/metrics").token_positions() is None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from gpu_inference_platform.components.model_manifest import verify
+from gpu_inference_platform.ops.serving.procfs import SESSION, process_stats
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_EXIT_TIMEOUT_S = 30
@@ -59,17 +60,11 @@ def kill_session(session: int) -> list[int]:
     """SIGKILL every process of a session (Linux /proc): the Python-backend stubs Triton forks may sit in their own
     process groups, but never leave its session. Returns the pids signalled."""
     killed = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session:  # after the command name: state, ppid, pgrp, session
+    for pid, fields in process_stats().items():
+        if int(fields[SESSION]) == session:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
     return killed
 
 

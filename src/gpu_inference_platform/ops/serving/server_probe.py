@@ -12,35 +12,18 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
-_PROC = Path("/proc")
+from gpu_inference_platform.ops.serving.procfs import CSTIME, CUTIME, PPID, PROC, STIME, UTIME, process_stats
+
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 _LISTEN = "0A"
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 
 
-def _stat_fields(pid: int) -> list[str]:
-    """/proc/<pid>/stat after the command name (which may contain spaces): state, ppid, ..."""
-    return (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-
-
-def _parents() -> dict[int, int]:
-    parents = {}
-    for entry in _PROC.iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int(_stat_fields(int(entry.name))[1])
-            except (OSError, IndexError):
-                continue
-    return parents
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and all its descendants that are alive now."""
+def _tree(root: int, stats: dict[int, list[str]]) -> list[int]:
     children: dict[int, list[int]] = {}
-    for pid, parent in _parents().items():
-        children.setdefault(parent, []).append(pid)
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[PPID]), []).append(pid)
     tree, pending = [], [root]
     while pending:
         pid = pending.pop()
@@ -49,16 +32,17 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def process_tree(root: int) -> list[int]:
+    """`root` and all its descendants that are alive now."""
+    return _tree(root, process_stats())
+
+
 def tree_cpu_seconds(root: int) -> float:
-    """User + system CPU-seconds of `root` and its live descendants (plus the children they have reaped)."""
-    total_ticks = 0
-    for pid in process_tree(root):
-        try:
-            fields = _stat_fields(pid)
-        except OSError:
-            continue  # exited between the listing and the read
-        total_ticks += sum(int(fields[index]) for index in (11, 12, 13, 14))  # utime, stime, cutime, cstime
-    return total_ticks / _TICKS_PER_S
+    """User + system CPU-seconds of `root` and its live descendants (plus the children they have reaped), from one read
+    of the process table."""
+    stats = process_stats()
+    ticks = sum(int(stats[pid][field]) for pid in _tree(root, stats) if pid in stats for field in (UTIME, STIME, CUTIME, CSTIME))
+    return ticks / _TICKS_PER_S
 
 
 def listening_pid(host: str, port: int) -> int | None:
@@ -67,13 +51,13 @@ def listening_pid(host: str, port: int) -> int | None:
         return None
     inodes = set()
     for table in ("tcp", "tcp6"):
-        path = _PROC / "net" / table
+        path = PROC / "net" / table
         for line in path.read_text().splitlines()[1:] if path.exists() else []:
             fields = line.split()
             if fields[3] == _LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(fields[9])
     targets = {f"socket:[{inode}]" for inode in inodes}
-    for entry in _PROC.iterdir():
+    for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -84,14 +68,18 @@ def listening_pid(host: str, port: int) -> int | None:
     return None
 
 
-def counter_total(metrics_url: str, name: str) -> float | None:
-    """The sum of every series of the Prometheus counter `name` at `metrics_url`; None when it is not exported."""
+def fetch_metrics(metrics_url: str) -> str | None:
+    """The Prometheus text at `metrics_url`; None when it does not answer."""
     try:
         with urllib.request.urlopen(metrics_url, timeout=5) as response:
-            text = response.read().decode()
+            return str(response.read().decode())
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None
-    values = [float(match) for match in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)]
+
+
+def counter_total(metrics: str, name: str) -> float | None:
+    """The sum of every series of the counter `name` in Prometheus text `metrics`; None when it is not there."""
+    values = [float(match) for match in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", metrics, re.MULTILINE)]
     return sum(values) if values else None
 
 
@@ -108,6 +96,8 @@ class ServerProbe:
 
     def token_positions(self) -> tuple[float, float] | None:
         """(real, computed) token positions the encoder has run so far, where it exports them."""
-        real = counter_total(self.metrics_url, "gip_encoder_real_tokens_total") if self.metrics_url else None
-        computed = counter_total(self.metrics_url, "gip_encoder_computed_tokens_total") if self.metrics_url else None
+        metrics = fetch_metrics(self.metrics_url) if self.metrics_url else None
+        if metrics is None:
+            return None
+        real, computed = (counter_total(metrics, name) for name in ("gip_encoder_real_tokens_total", "gip_encoder_computed_tokens_total"))
         return None if real is None or computed is None else (real, computed)
