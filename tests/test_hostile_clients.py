@@ -82,6 +82,8 @@ def test_a_poisoned_request_fails_alone(server: LocalTriton) -> None:
     stop = threading.Event()
     statuses, threads = _normal_clients(server, clients=8, stop=stop)
     poisoned = [_poisoned(server) for _ in range(40)]
+    while len(statuses) <= 40:  # keep poisoning until the normal clients have done real work alongside
+        poisoned.append(_poisoned(server))
     stop.set()
     for thread in threads:
         thread.join()
