@@ -26,10 +26,10 @@ build/models/cpu/manifest.json: $(MODEL_SOURCES) | $(INSTALLED)
 build/models/%/manifest.json: Pulumi.%.yaml $(MODEL_SOURCES) | $(INSTALLED)
 	$(PY) -m scripts.build_models --target gpu --stack $* --out build/models/$*
 
-$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt policy/requirements.txt pyproject.toml
+$(INSTALLED): requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt policy/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r policy/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r policy/requirements.txt -r requirements-nodeps.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 

@@ -20,6 +20,7 @@ from gpu_inference_platform.components.model_manifest import main as verify_main
 from gpu_inference_platform.components.tensorrt_engines import ngc_release
 from gpu_inference_platform.ops.modelbuild.assemble import TARGETS, build_repository
 from gpu_inference_platform.ops.modelbuild.export import ParityError
+from gpu_inference_platform.ops.modelbuild.generation import load_generation_specs
 from gpu_inference_platform.ops.modelbuild.spec import load_specs
 from gpu_inference_platform.program.config import ConfigError
 from gpu_inference_platform.program.stack_files import load_stack_file, stack_file
@@ -47,7 +48,9 @@ def _build(argv: list[str]) -> int:
     if args.target == "gpu" and not args.stack:
         parser.error("--target gpu needs --stack (its fleet's engine targets and Triton release)")
     started = time.perf_counter()
-    result = build_repository(load_specs(), target=args.target, out=args.out, compute_capabilities=capabilities, ngc_release=release)
+    result = build_repository(
+        load_specs(), target=args.target, out=args.out, compute_capabilities=capabilities, ngc_release=release, generators=load_generation_specs()
+    )
     for check in result.parity:
         print(check)
     for plan, step in result.engine_plan.items():

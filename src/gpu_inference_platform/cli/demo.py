@@ -1,4 +1,5 @@
-"""The demo: offline preview of dev, then the real Triton serving the cpu build - semantic search and a short load test."""
+"""The demo: offline preview of dev, then the real Triton serving the cpu build - semantic search, a short load test,
+and one question answered by retrieval-augmented generation (minilm_embed retrieves, smollm2_generate streams)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import numpy as np
 from gpu_inference_platform.cli import preview
 from gpu_inference_platform.ops.serving.load import LevelResult, embed, run_level
 from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, LocalTriton
+from gpu_inference_platform.ops.serving.rag import PassageIndex, answer
 from gpu_inference_platform.ops.serving.server_probe import ServerProbe
+from gpu_inference_platform.ops.serving.workload import corpus_passages
 
 DOCUMENTS = (
     "Spot GPU instances cost less but can be reclaimed with two minutes' notice.",
@@ -20,6 +23,7 @@ DOCUMENTS = (
     "The load balancer checks /v2/health/ready before sending traffic to a pod.",
     "A content-addressed model prefix tells you exactly which build is running.",
 )
+RAG_QUESTION = "What happens to my inference service when AWS reclaims a spot GPU?"
 QUERIES = ("what happens when AWS takes my cheap GPU back?", "why will my compiled TensorRT plan not run on a different GPU?", "how do we avoid overspending?")
 
 
@@ -38,6 +42,21 @@ def _row(result: LevelResult) -> str:
     )
 
 
+def rag(triton: LocalTriton) -> None:
+    """Embed the shipped corpus, retrieve the top passages for one question, stream a grounded answer."""
+    index = PassageIndex(triton.url, corpus_passages())
+    print(f"retrieval-augmented answer ({len(index.passages)} passages embedded by minilm_embed; answer streamed by smollm2_generate):")
+    print(f"  Q: {RAG_QUESTION}\n  A: ", end="", flush=True)
+    retrieved, stream = answer(index, triton.grpc_url, RAG_QUESTION, on_piece=lambda piece: print(piece, end="", flush=True))
+    if stream.error:
+        print(f"\n  error: {stream.error}")
+        return
+    seconds = stream.total_s - (stream.ttft_s or 0)
+    print(f"\n  first token after {1000 * (stream.ttft_s or 0):.0f} ms, {len(stream.pieces) / seconds if seconds else 0:.0f} pieces/s; passages given:")
+    for number, item in enumerate(retrieved, start=1):
+        print(f"  [{number}] (cosine {item.score:.3f}) {item.passage[:110]}...")
+
+
 def main() -> int:
     print("== offline preview of the dev stack (no credentials) ==")
     if preview.main(["dev", "--json", "build/preview-dev.json", "--render-k8s", "build/k8s/dev"]) != 0:
@@ -51,6 +70,7 @@ def main() -> int:
         probe = ServerProbe(triton.pid, triton.metrics_url)
         for concurrency in (1, 32):
             print(_row(run_level(f"{LOOPBACK}:{triton.grpc_port}", concurrency, duration_s=2.0, batch=1, probe=probe)))
+        rag(triton)
     print("Triton stopped.")
     return 0
 

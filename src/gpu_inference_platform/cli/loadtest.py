@@ -23,19 +23,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gpu_inference_platform.cli import loadtest_llm
 from gpu_inference_platform.ops.serving import encoder_bench
 from gpu_inference_platform.ops.serving.load import (
     LevelResult,
     Reference,
     grpc_ready,
     interleaved_sweeps,
-    no_batching_variant,
     onnxruntime_ceiling,
     sentence_transformers_reference,
     sweep,
 )
 from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, LocalTriton, http_ready
 from gpu_inference_platform.ops.serving.server_probe import ServerProbe, listening_pid
+from gpu_inference_platform.ops.serving.variants import no_batching_variant
 from gpu_inference_platform.ops.serving.workload import DEFAULT_POOL_SIZE, DEFAULT_SEED, WORKLOADS, workload
 
 BATCHING, PLAIN = "Triton, dynamic batching", "Triton, no batching"
@@ -113,10 +114,22 @@ def targets(series: dict[str, list[LevelResult]], ceiling: Reference, peer: Refe
         "requests_per_cpu_s_vs_sentence_transformers_at_16": (per_cpu_vs_peer(16), ">=", 1.3),
         "requests_per_cpu_s_vs_sentence_transformers_at_64": (per_cpu_vs_peer(64), ">=", 1.3),
     }
+    return verdicts(measured)
+
+
+def verdicts(measured: dict[str, tuple[float | None, str, float]]) -> dict[str, dict[str, Any]]:
+    """(value, comparison, bound) per target -> its value, the target and whether it is met (None: not measured)."""
     return {
         name: {"value": value, "target": f"{op} {bound}", "met": None if value is None else (value >= bound if op == ">=" else value <= bound)}
         for name, (value, op, bound) in measured.items()
     }
+
+
+def _print_targets(report_targets: dict[str, dict[str, Any]]) -> None:
+    for name, target in report_targets.items():
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
+        value = "-" if target["value"] is None else f"{target['value']:.2f}"
+        print(f"target {name}: {value} ({target['target']}) {verdict}")
 
 
 def _probe(url: str, metrics_url: str | None, server_pid: int | None) -> ServerProbe:
@@ -134,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grpc-url", help="host:port the load goes to (default: the HTTP port + 1, Triton's 8000/8001 convention)")
     parser.add_argument("--metrics-url", help="Triton's Prometheus endpoint (default: http://HOST:<HTTP port + 2>/metrics)")
     parser.add_argument("--server-pid", type=int, help="the server's pid for CPU figures (default: the local process listening on --url)")
-    parser.add_argument("--concurrency", default="1,4,16,64,128", help="comma-separated concurrency levels (requests in flight)")
+    parser.add_argument("--concurrency", help="comma-separated concurrency levels (default 1,4,16,64,128; with --llm 1,4,8,16 streams)")
     parser.add_argument("--duration-s", type=float, default=5.0, help="seconds per level")
     parser.add_argument("--batch", type=int, default=1, help="texts per request")
     parser.add_argument("--workload", choices=WORKLOADS, default="realistic", help="realistic: seeded pool of varied lengths; short: the old 12 sentences")
@@ -143,9 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true", help="also measure Triton without dynamic batching and the in-process references")
     parser.add_argument("--repo", type=Path, default=Path("build/models/cpu"), help="the build the server at --url serves (for --compare)")
     parser.add_argument("--json", type=Path, dest="json_path")
-    parser.add_argument("--chart", type=Path, default=Path("build/loadtest.png"))
+    parser.add_argument("--chart", type=Path, help="chart file (default build/loadtest.png; with --llm build/loadtest-llm.png)")
+    parser.add_argument("--llm", action="store_true", help="load the text-generation model: streamed answers over gRPC, TTFT and tokens/s")
+    parser.add_argument("--max-tokens", type=int, default=64, help="--llm: tokens each answer may generate")
+    parser.add_argument("--requests-per-client", type=int, default=2, help="--llm: answers each stream requests back to back")
     args = parser.parse_args(argv)
-    levels = [int(x) for x in args.concurrency.split(",")]
+    levels = [int(x) for x in (args.concurrency or ("1,4,8,16" if args.llm else "1,4,16,64,128")).split(",")]
     host, http_port = args.url.rsplit(":", 1)
     grpc_url = args.grpc_url or f"{host}:{int(http_port) + 1}"
     if not http_ready(args.url):
@@ -154,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     if not grpc_ready(grpc_url):
         print(f"error: no ready Triton gRPC endpoint at {grpc_url} (--grpc-url)", file=sys.stderr)
         return 2
+    if args.llm:
+        return _llm(args, grpc_url, levels)
     try:
         load = workload(args.workload, size=args.pool_size, seed=args.seed)
     except ValueError as error:
@@ -195,18 +213,33 @@ def main(argv: list[str] | None = None) -> int:
         for reference in references:
             rates = ", ".join(f"batch {b}: {r.texts_per_s:.1f}/s, {r.texts_per_cpu_s:.1f}/CPU-s" for b, r in reference.by_batch.items())
             print(f"{reference.label}: {rates}")
-        for name, target in report["targets"].items():
-            verdict = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
-            value = "-" if target["value"] is None else f"{target['value']:.2f}"
-            print(f"target {name}: {value} ({target['target']}) {verdict}")
+        _print_targets(report["targets"])
     report["load_average_after"] = _load_average()
     print(f"load average before {report['load_average_before']}, after {report['load_average_after']}")
-    _chart(args.chart, series, references)
-    print(f"chart: {args.chart}")
-    if args.json_path:
-        args.json_path.parent.mkdir(parents=True, exist_ok=True)
-        args.json_path.write_text(json.dumps(report, indent=2))
-        print(f"report: {args.json_path}")
+    chart = args.chart or Path("build/loadtest.png")
+    _chart(chart, series, references)
+    print(f"chart: {chart}")
+    _write_report(args.json_path, report)
+    return 0
+
+
+def _write_report(path: Path | None, report: dict[str, Any]) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
+        print(f"report: {path}")
+
+
+def _llm(args: argparse.Namespace, grpc_url: str, levels: list[int]) -> int:
+    report: dict[str, Any] = {"mode": "llm", "levels": levels, "load_average_before": _load_average()}
+    measured = loadtest_llm.run(args, grpc_url, _probe(args.url, args.metrics_url, args.server_pid), levels, report)
+    if measured:
+        report["targets"] = verdicts(measured)
+        _print_targets(report["targets"])
+    report["load_average_after"] = _load_average()
+    print(f"load average before {report['load_average_before']}, after {report['load_average_after']}")
+    print(f"chart: {args.chart or Path('build/loadtest-llm.png')}")
+    _write_report(args.json_path, report)
     return 0
 
 

@@ -29,11 +29,13 @@ from gpu_inference_platform.ops.modelbuild.export import (
     tokenize,
     torch_embeddings,
 )
+from gpu_inference_platform.ops.modelbuild.generation import ENGINE_FOLDER, GenerationModelSpec, export_genai
 from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO, EmbeddingModelSpec
 
 TARGETS = ("cpu", "gpu")
 _INSTANCE_PROFILES = re.compile(r"\bprofile:\s*\[([^\]]*)\]")
 _TOOL_PACKAGES = ("torch", "onnx", "onnxruntime", "tokenizers", "transformers", "numpy")
+_GENERATION_TOOL_PACKAGES = ("onnxruntime-genai", "gguf", "accelerate", "onnx-ir")
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,9 @@ def _prepare_output(out: Path) -> None:
     out.mkdir(parents=True)
 
 
-def copy_sources(spec: EmbeddingModelSpec, target: str, out: Path, model_repo: Path = MODEL_REPO) -> None:
-    """Copy the spec's model folders, resolving target-specific files; never caches."""
-    for folder in spec.model_folders:
+def copy_sources(folders: Sequence[str], target: str, out: Path, model_repo: Path = MODEL_REPO) -> None:
+    """Copy model folders from `model_repo`, resolving target-specific files; never caches."""
+    for folder in folders:
         source = model_repo / folder
         for path in sorted(source.rglob("*")):
             if path.is_dir() or "__pycache__" in path.parts:
@@ -87,8 +89,8 @@ def check_instance_profiles(config: Path, profile: EngineProfile) -> None:
         )
 
 
-def _tool_versions(target: str, ngc_release: str) -> dict[str, str]:
-    tools = {package: importlib.metadata.version(package) for package in _TOOL_PACKAGES}
+def _tool_versions(target: str, ngc_release: str, generation: bool) -> dict[str, str]:
+    tools = {package: importlib.metadata.version(package) for package in (*_TOOL_PACKAGES, *(_GENERATION_TOOL_PACKAGES if generation else ()))}
     tools["python"] = platform.python_version()
     if target == "gpu":
         tools["triton_ngc_release"] = ngc_release
@@ -97,9 +99,15 @@ def _tool_versions(target: str, ngc_release: str) -> dict[str, str]:
 
 
 def build_repository(
-    specs: Sequence[EmbeddingModelSpec], *, target: str, out: Path, compute_capabilities: Sequence[str] = (), ngc_release: str = ""
+    specs: Sequence[EmbeddingModelSpec],
+    *,
+    target: str,
+    out: Path,
+    compute_capabilities: Sequence[str] = (),
+    ngc_release: str = "",
+    generators: Sequence[GenerationModelSpec] = (),
 ) -> BuildResult:
-    """Build every ensemble in `specs` for `target` into one repository at `out`.
+    """Build every ensemble in `specs` (and, for cpu, every model in `generators`) for `target` into one repository at `out`.
 
     Raises ParityError if an export does not reproduce torch (or a local TensorRT plan ONNX).
     """
@@ -128,9 +136,16 @@ def build_repository(
         weights = spec.weights_dir / "model.safetensors"
         source[f"{spec.ensemble}.weights_package"] = f"{spec.weights_package}=={importlib.metadata.version(spec.weights_package.replace('_', '-'))}"
         source[f"{spec.ensemble}.weights_sha256"] = sha256_file(weights)
+    built_generators = generators if target == "cpu" else ()
+    for generator in built_generators:
+        copy_sources(generator.model_folders, target, out)
+        export_genai(generator, out / generator.name / "1" / ENGINE_FOLDER)
+        source[f"{generator.name}.weights_package"] = f"{generator.weights_package}=={importlib.metadata.version(generator.weights_package.replace('_', '-'))}"
+        source[f"{generator.name}.weights_sha256"] = sha256_file(generator.weights_path)
     if engine_plan:
         (out / ENGINE_PLAN_NAME).write_text(json.dumps(engine_plan, indent=2, sort_keys=True) + "\n")
-    manifest = write_manifest(out, target=target, tools=_tool_versions(target, ngc_release), source=source, onnx_opset=opsets.pop(), engines=engine_paths)
+    tools = _tool_versions(target, ngc_release, bool(built_generators))
+    manifest = write_manifest(out, target=target, tools=tools, source=source, onnx_opset=opsets.pop(), engines=engine_paths)
     return BuildResult(manifest, parity, engine_plan)
 
 
@@ -145,7 +160,7 @@ def _build_model(
     engine_plan: dict[str, dict[str, object]],
 ) -> list[Parity]:
     """Sources, tokenizer, ONNX export and parity for one ensemble; for gpu also its engine targets."""
-    copy_sources(spec, target, out)
+    copy_sources(spec.model_folders, target, out)
     version_dir = out / spec.encoder_model / "1"
     version_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(spec.weights_dir / "tokenizer.json", out / spec.tokenizer_model / "1" / "tokenizer.json")

