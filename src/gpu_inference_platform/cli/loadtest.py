@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gpu_inference_platform.cli import loadtest_llm
+from gpu_inference_platform.cli.charts import save_chart
 from gpu_inference_platform.ops.serving import encoder_bench
 from gpu_inference_platform.ops.serving.load import (
     LevelResult,
@@ -81,12 +82,7 @@ def _chart(path: Path, series: dict[str, list[LevelResult]], references: list[Re
     throughput.set(xscale="log", xlabel="concurrent clients", ylabel="embeddings / s", title="Throughput")
     latency.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="p95 latency (ms)", title="p95 latency")
     efficiency.set(xscale="log", xlabel="concurrent clients (references: batch size)", ylabel="requests / CPU-second", title="Cost: requests per CPU-second")
-    for axis in (throughput, latency, efficiency):
-        axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=7)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    save_chart(figure, (throughput, latency, efficiency), path)
 
 
 def _at(results: list[LevelResult], concurrency: int) -> LevelResult | None:

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gpu_inference_platform.cli.charts import save_chart
 from gpu_inference_platform.ops.serving.generation_client import GENERATION_MODEL
 from gpu_inference_platform.ops.serving.generation_load import GenerationLevel, generation_prompts, in_process_reference, interleaved_generation_sweeps
 from gpu_inference_platform.ops.serving.local_triton import LocalTriton
@@ -71,12 +72,7 @@ def _chart(path: Path, series: dict[str, list[GenerationLevel]], in_process: dic
     throughput.set(xlabel="concurrent streams", ylabel="output tokens / s", title="Throughput")
     ttft.set(xlabel="concurrent streams", ylabel="ms", title="Time to first token")
     itl.set(xlabel="concurrent streams", ylabel="ms", title="Inter-token latency p95")
-    for axis in (throughput, ttft, itl):
-        axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=7)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    save_chart(figure, (throughput, ttft, itl), path)
 
 
 def run(args: argparse.Namespace, grpc_url: str, probe: ServerProbe, levels: list[int], report: dict[str, Any]) -> dict[str, tuple[float | None, str, float]]:
