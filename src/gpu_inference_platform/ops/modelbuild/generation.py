@@ -39,6 +39,8 @@ class GenerationModelSpec:
     precision: str
     context_length: int
     """Prompt plus generated tokens one request may reach (onnxruntime-genai's search.max_length)."""
+    intra_op_threads: int = 1
+    """ONNX Runtime threads of one decode step (onnxruntime-genai defaults to 1)."""
     public: bool = True
 
     @property
@@ -99,4 +101,5 @@ def export_genai(spec: GenerationModelSpec, out: Path) -> None:
     config_path = out / "genai_config.json"
     config = json.loads(config_path.read_text())
     config["search"]["max_length"] = spec.context_length
+    config["model"]["decoder"]["session_options"]["intra_op_num_threads"] = spec.intra_op_threads
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
