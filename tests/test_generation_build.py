@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,6 +11,7 @@ import pytest
 
 from gpu_inference_platform.components.model_manifest import diff, file_hashes, load_manifest, write_manifest
 from gpu_inference_platform.ops.modelbuild.generation import GenerationModelSpec, export_genai, load_generation_specs
+from gpu_inference_platform.ops.serving.build_module import build_module
 from tests.conftest import ROOT
 
 CPU_BUILD = ROOT / "build" / "models" / "cpu"
@@ -67,12 +66,7 @@ def test_the_int4_export_is_reproducible(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def inflight() -> ModuleType:
     """The build's in-flight scheduler module (what the server imports)."""
-    spec = importlib.util.spec_from_file_location("inflight", CPU_BUILD / "smollm2_generate" / "1" / "inflight.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["inflight"] = module
-    spec.loader.exec_module(module)
-    return module
+    return build_module(CPU_BUILD / "smollm2_generate" / "1", "inflight")
 
 
 def test_stop_text_holds_back_a_possible_stop_word_and_cuts_before_it(inflight: ModuleType) -> None:

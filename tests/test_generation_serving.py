@@ -38,9 +38,7 @@ def _metrics(server: LocalTriton) -> str:
 
 
 def _metric(server: LocalTriton, name: str, **labels: str) -> float:
-    text = _metrics(server)
-    wanted = [f'{key}="{value}"' for key, value in labels.items()]
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{") and all(label in line for label in wanted))
+    return counter_total(_metrics(server), name, **labels) or 0.0
 
 
 def test_generate_sse_and_grpc_streaming_return_the_same_greedy_text(server: LocalTriton) -> None:

@@ -111,7 +111,7 @@ def server() -> Iterator[LocalTriton]:
 
 def _endpoints(server: LocalTriton) -> list[str]:
     """The test server's ports are free ones, not Triton's 8000/8001/8002: name them (the pid is found from --url)."""
-    return ["--url", server.url, "--grpc-url", f"{LOOPBACK}:{server.grpc_port}", "--metrics-url", server.metrics_url]
+    return ["--url", server.url, "--grpc-url", server.grpc_url, "--metrics-url", server.metrics_url]
 
 
 def test_a_sweep_reports_the_servers_cpu_and_real_token_share(server: LocalTriton, tmp_path: Path) -> None:

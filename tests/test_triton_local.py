@@ -18,7 +18,7 @@ from tritonclient.utils import InferenceServerException
 from gpu_inference_platform.ops.modelbuild.export import load_tokenizer, onnx_embeddings, tokenize
 from gpu_inference_platform.ops.modelbuild.spec import load_specs
 from gpu_inference_platform.ops.serving.load import embed, run_level
-from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, LocalTriton
+from gpu_inference_platform.ops.serving.local_triton import LocalTriton
 from gpu_inference_platform.ops.serving.workload import SHORT_SENTENCES
 from tests.conftest import ROOT
 
@@ -82,7 +82,7 @@ def _metric_reaches(server: LocalTriton, name: str, model: str, expected: float,
 def test_dynamic_batching_merges_concurrent_requests(server: LocalTriton) -> None:
     requests_before = _metric(server, "nv_inference_request_success", "minilm_encoder")
     executions_before = _metric(server, "nv_inference_exec_count", "minilm_encoder")
-    result = run_level(f"{LOOPBACK}:{server.grpc_port}", 32, duration_s=2.0, batch=1)
+    result = run_level(server.grpc_url, 32, duration_s=2.0, batch=1)
     assert result.errors == 0 and result.requests > 0
     requests = _metric_reaches(server, "nv_inference_request_success", "minilm_encoder", requests_before + result.requests) - requests_before
     executions = _metric(server, "nv_inference_exec_count", "minilm_encoder") - executions_before

@@ -3,20 +3,38 @@
 Requests wait in a bounded queue; between two decode steps the scheduler admits waiting ones
 into the running batch (at most `max_active`), so a new request never waits for the batch to
 finish. Every token reaches its job's callbacks as it is decoded; a cancelled job's turn is
-cancelled at the next step. `stop(drain=True)` refuses new work and returns once every
-admitted and waiting job has finished, which is what a graceful shutdown needs.
+cancelled at the next step. `stop()` refuses new work and returns once every admitted and
+waiting job has finished, which is what a graceful shutdown needs. `ChatPrompt` turns a user
+message into the prompt's token ids, for the server and for in-process measurements alike.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnxruntime_genai as og
+
+
+class ChatPrompt:
+    """The version folder's chat template and system prompt around a user message, as token ids."""
+
+    def __init__(self, tokenizer: og.Tokenizer, version_folder: Path) -> None:
+        self.tokenizer = tokenizer
+        self.template = (version_folder / "chat_template.jinja").read_text()
+        self.system = (version_folder / "system_prompt.txt").read_text().strip()
+
+    def ids(self, user_message: str) -> np.ndarray:
+        """Token ids of the whole prompt, ending where the assistant's answer starts."""
+        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": user_message}]
+        prompt = self.tokenizer.apply_chat_template(json.dumps(messages), template_str=self.template, add_generation_prompt=True)
+        return np.asarray(self.tokenizer.encode(prompt), dtype=np.int32)
 
 
 class QueueFullError(RuntimeError):
@@ -173,16 +191,12 @@ class InFlightScheduler:
             self._waiting.append(job)
             self._condition.notify()
 
-    def stop(self, drain: bool = True, timeout_s: float | None = None) -> None:
-        """Refuse new jobs; with `drain`, finish every admitted and waiting job first."""
+    def stop(self) -> None:
+        """Refuse new jobs, finish every admitted and waiting job, then end the scheduler's thread."""
         with self._condition:
             self._stopping = True
-            if not drain:
-                for job in self._waiting:
-                    job.on_finish(Outcome("cancelled", 0, "", "shutting down"))
-                self._waiting.clear()
             self._condition.notify()
-        self._thread.join(timeout_s)
+        self._thread.join()
 
     def _serve(self, model: og.Model) -> None:
         self.engine = og.Engine(model)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime_genai as og
 import triton_python_backend_utils as pb_utils
-from inflight import InFlightScheduler, Job, Observer, Outcome, QueueFullError, Sampling, ShuttingDownError
+from inflight import ChatPrompt, InFlightScheduler, Job, Observer, Outcome, QueueFullError, Sampling, ShuttingDownError
 
 TTFT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]
 MAX_STOP_WORDS = 16
@@ -101,8 +101,7 @@ class TritonPythonModel:
         version = Path(args["model_repository"]) / args["model_version"]
         self.model = og.Model(str(version / "model"))
         self.tokenizer = og.Tokenizer(self.model)
-        self.chat_template = (version / "chat_template.jinja").read_text()
-        self.system_prompt = (version / "system_prompt.txt").read_text().strip()
+        self.prompt = ChatPrompt(self.tokenizer, version)
         self.defaults = json.loads((version / "sampling.json").read_text())
         self.max_prompt_tokens = int(parameters["max_prompt_tokens"])
         self.max_output_tokens = int(parameters["max_output_tokens"])
@@ -130,7 +129,7 @@ class TritonPythonModel:
 
     def finalize(self):
         """Graceful shutdown: finish every admitted and waiting generation, then stop."""
-        self.scheduler.stop(drain=True)
+        self.scheduler.stop()
 
     def _sampling(self, request):
         defaults = self.defaults
@@ -153,9 +152,7 @@ class TritonPythonModel:
         text = _text(_scalar(request, "text_input", b""), "text_input", self.max_text_chars)
         if not text.strip():
             raise InvalidInputError("text_input is empty: send the user's message")
-        messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": text}]
-        prompt = self.tokenizer.apply_chat_template(json.dumps(messages), template_str=self.chat_template, add_generation_prompt=True)
-        ids = np.asarray(self.tokenizer.encode(prompt), dtype=np.int32)
+        ids = self.prompt.ids(text)
         if ids.size > self.max_prompt_tokens:
             raise InvalidInputError(f"the prompt has {ids.size} tokens; at most {self.max_prompt_tokens} (max_prompt_tokens)")
         return ids

@@ -10,7 +10,7 @@ import numpy as np
 
 from gpu_inference_platform.cli import preview
 from gpu_inference_platform.ops.serving.load import LevelResult, embed, run_level
-from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, LocalTriton
+from gpu_inference_platform.ops.serving.local_triton import LocalTriton
 from gpu_inference_platform.ops.serving.rag import PassageIndex, answer
 from gpu_inference_platform.ops.serving.server_probe import ServerProbe
 from gpu_inference_platform.ops.serving.workload import corpus_passages
@@ -69,7 +69,7 @@ def main() -> int:
         print("load test on the realistic workload (2 s per level; full sweep: python -m scripts.loadtest --url HOST:PORT --compare):")
         probe = ServerProbe(triton.pid, triton.metrics_url)
         for concurrency in (1, 32):
-            print(_row(run_level(f"{LOOPBACK}:{triton.grpc_port}", concurrency, duration_s=2.0, batch=1, probe=probe)))
+            print(_row(run_level(triton.grpc_url, concurrency, duration_s=2.0, batch=1, probe=probe)))
         rag(triton)
     print("Triton stopped.")
     return 0

@@ -35,7 +35,7 @@ from gpu_inference_platform.ops.serving.load import (
     sentence_transformers_reference,
     sweep,
 )
-from gpu_inference_platform.ops.serving.local_triton import LOOPBACK, LocalTriton, http_ready
+from gpu_inference_platform.ops.serving.local_triton import LocalTriton, http_ready
 from gpu_inference_platform.ops.serving.server_probe import ServerProbe, listening_pid
 from gpu_inference_platform.ops.serving.variants import no_batching_variant
 from gpu_inference_platform.ops.serving.workload import DEFAULT_POOL_SIZE, DEFAULT_SEED, WORKLOADS, workload
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=64, help="--llm: tokens each answer may generate")
     parser.add_argument("--requests-per-client", type=int, default=2, help="--llm: answers each stream requests back to back")
     args = parser.parse_args(argv)
+    args.chart = args.chart or Path("build/loadtest-llm.png" if args.llm else "build/loadtest.png")
     levels = [int(x) for x in (args.concurrency or ("1,4,8,16" if args.llm else "1,4,16,64,128")).split(",")]
     host, http_port = args.url.rsplit(":", 1)
     grpc_url = args.grpc_url or f"{host}:{int(http_port) + 1}"
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     references: list[Reference] = []
     if args.compare:
         with tempfile.TemporaryDirectory() as scratch, LocalTriton(no_batching_variant(args.repo, Path(scratch) / "no-batching")) as plain:
-            targets_under_test = {BATCHING: (grpc_url, probe), PLAIN: (f"{LOOPBACK}:{plain.grpc_port}", ServerProbe(plain.pid, plain.metrics_url))}
+            targets_under_test = {BATCHING: (grpc_url, probe), PLAIN: (plain.grpc_url, ServerProbe(plain.pid, plain.metrics_url))}
             series = interleaved_sweeps(targets_under_test, levels, **sweep_args)
         ceiling = onnxruntime_ceiling(args.repo, texts, batch_sizes=CEILING_BATCHES, duration_s=args.duration_s)
         peer = sentence_transformers_reference(texts, batch_sizes=PEER_BATCHES, duration_s=args.duration_s)
@@ -212,9 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_targets(report["targets"])
     report["load_average_after"] = _load_average()
     print(f"load average before {report['load_average_before']}, after {report['load_average_after']}")
-    chart = args.chart or Path("build/loadtest.png")
-    _chart(chart, series, references)
-    print(f"chart: {chart}")
+    _chart(args.chart, series, references)
+    print(f"chart: {args.chart}")
     _write_report(args.json_path, report)
     return 0
 
@@ -234,7 +234,7 @@ def _llm(args: argparse.Namespace, grpc_url: str, levels: list[int]) -> int:
         _print_targets(report["targets"])
     report["load_average_after"] = _load_average()
     print(f"load average before {report['load_average_before']}, after {report['load_average_after']}")
-    print(f"chart: {args.chart or Path('build/loadtest-llm.png')}")
+    print(f"chart: {args.chart}")
     _write_report(args.json_path, report)
     return 0
 

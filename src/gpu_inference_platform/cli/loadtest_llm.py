@@ -97,5 +97,5 @@ def run(args: argparse.Namespace, grpc_url: str, probe: ServerProbe, levels: lis
     for label, results in series.items():
         print("\n".join(table(label, results)))
         report[label] = [r.as_dict() for r in results]
-    _chart(args.chart or Path("build/loadtest-llm.png"), series, in_process)
+    _chart(args.chart, series, in_process)
     return generation_targets(series, in_process) if args.compare else {}

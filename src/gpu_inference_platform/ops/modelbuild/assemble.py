@@ -89,6 +89,11 @@ def check_instance_profiles(config: Path, profile: EngineProfile) -> None:
         )
 
 
+def _package_pin(package: str) -> str:
+    """`package==<installed version>` of an importable weights package (its distribution name has dashes)."""
+    return f"{package}=={importlib.metadata.version(package.replace('_', '-'))}"
+
+
 def _tool_versions(target: str, ngc_release: str, generation: bool) -> dict[str, str]:
     tools = {package: importlib.metadata.version(package) for package in (*_TOOL_PACKAGES, *(_GENERATION_TOOL_PACKAGES if generation else ()))}
     tools["python"] = platform.python_version()
@@ -134,13 +139,13 @@ def build_repository(
             engine_plan=engine_plan,
         )
         weights = spec.weights_dir / "model.safetensors"
-        source[f"{spec.ensemble}.weights_package"] = f"{spec.weights_package}=={importlib.metadata.version(spec.weights_package.replace('_', '-'))}"
+        source[f"{spec.ensemble}.weights_package"] = _package_pin(spec.weights_package)
         source[f"{spec.ensemble}.weights_sha256"] = sha256_file(weights)
     built_generators = generators if target == "cpu" else ()
     for generator in built_generators:
         copy_sources(generator.model_folders, target, out)
         export_genai(generator, out / generator.name / "1" / ENGINE_FOLDER)
-        source[f"{generator.name}.weights_package"] = f"{generator.weights_package}=={importlib.metadata.version(generator.weights_package.replace('_', '-'))}"
+        source[f"{generator.name}.weights_package"] = _package_pin(generator.weights_package)
         source[f"{generator.name}.weights_sha256"] = sha256_file(generator.weights_path)
     if engine_plan:
         (out / ENGINE_PLAN_NAME).write_text(json.dumps(engine_plan, indent=2, sort_keys=True) + "\n")

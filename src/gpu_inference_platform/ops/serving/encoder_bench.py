@@ -6,9 +6,7 @@ Everything here runs the built repository's own files (its ONNX model, tokenizer
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -19,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from gpu_inference_platform.ops.modelbuild.spec import EmbeddingModelSpec, load_specs
-
-LENGTH_BATCHING_FILE = "length_batching.py"
+from gpu_inference_platform.ops.serving.build_module import build_module
 
 
 def encoder_spec() -> EmbeddingModelSpec:
@@ -30,14 +27,7 @@ def encoder_spec() -> EmbeddingModelSpec:
 
 def length_batching(repository: Path) -> ModuleType:
     """The build's `length_batching.py` (the module the CPU encoder imports), loaded from the build itself."""
-    path = repository / encoder_spec().encoder_model / "1" / LENGTH_BATCHING_FILE
-    spec = importlib.util.spec_from_file_location("length_batching", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"{path}: not a cpu build with length-aware batching")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module while the class is created
-    spec.loader.exec_module(module)
-    return module
+    return build_module(repository / encoder_spec().encoder_model / "1", "length_batching")
 
 
 def onnx_session(repository: Path, threads: int = 0) -> Any:

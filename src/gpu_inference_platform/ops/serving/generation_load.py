@@ -8,11 +8,8 @@ servers do equal work. Output tokens come from the server's own counter where it
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import queue
 import random
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -21,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gpu_inference_platform.ops.serving.build_module import build_module
 from gpu_inference_platform.ops.serving.generation_client import GENERATION_MODEL, Stream, stream_grpc
 from gpu_inference_platform.ops.serving.server_probe import ServerProbe, counter_total, fetch_metrics
 from gpu_inference_platform.ops.serving.workload import corpus_passages
@@ -132,32 +130,16 @@ def interleaved_generation_sweeps(
     return series
 
 
-def _build_module(repository: Path, name: str) -> Any:
-    """A module of the build's generation model folder (what the server runs), imported in process."""
-    path = repository / GENERATION_MODEL / "1" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def in_process_reference(repository: Path, prompts: list[str], *, batches: tuple[int, ...], max_tokens: int) -> dict[int, float]:
     """Output tokens/s of onnxruntime-genai in this process, no server, at each batch (the build's own scheduler)."""
     import onnxruntime_genai as og
 
-    inflight = _build_module(repository, "inflight")
     version = repository / GENERATION_MODEL / "1"
+    inflight = build_module(version, "inflight")
     model = og.Model(str(version / "model"))
     tokenizer = og.Tokenizer(model)
-    template, system = (version / "chat_template.jinja").read_text(), (version / "system_prompt.txt").read_text().strip()
-
-    def prompt_ids(text: str) -> np.ndarray:
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
-        return np.asarray(tokenizer.encode(tokenizer.apply_chat_template(json.dumps(messages), template_str=template, add_generation_prompt=True)), np.int32)
-
-    encoded = [prompt_ids(p) for p in prompts]
+    prompt = inflight.ChatPrompt(tokenizer, version)
+    encoded = [prompt.ids(text) for text in prompts]
     return {batch: _in_process_rate(inflight, model, tokenizer, encoded, batch=batch, max_tokens=max_tokens) for batch in batches}
 
 

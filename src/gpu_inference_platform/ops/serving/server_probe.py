@@ -77,9 +77,11 @@ def fetch_metrics(metrics_url: str) -> str | None:
         return None
 
 
-def counter_total(metrics: str, name: str) -> float | None:
-    """The sum of every series of the counter `name` in Prometheus text `metrics`; None when it is not there."""
-    values = [float(match) for match in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", metrics, re.MULTILINE)]
+def counter_total(metrics: str, name: str, **labels: str) -> float | None:
+    """The sum of the series of `name` in Prometheus text `metrics` that carry all `labels`; None when there are none."""
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    series = re.findall(rf"^{re.escape(name)}(?:{{([^}}]*)}})? (\S+)$", metrics, re.MULTILINE)
+    values = [float(value) for label_text, value in series if all(label in label_text for label in wanted)]
     return sum(values) if values else None
 
 

@@ -1,0 +1,20 @@
+"""Import a helper module from a built repository's version folder: in process, exactly the file the server imports."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+
+def build_module(version_folder: Path, name: str) -> ModuleType:
+    """`<version_folder>/<name>.py` as module `name` (FileNotFoundError when the build has no such file)."""
+    path = version_folder / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise FileNotFoundError(f"{path}: not in this build (a cpu build has it)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve their module while the class is created
+    spec.loader.exec_module(module)
+    return module
