@@ -40,8 +40,9 @@ def committed_raw(stack: str) -> dict[str, Any]:
 Mutation = Callable[[dict[str, Any]], None]
 
 
-def _node(raw: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
-    *parents, last = path.split(".")
+def _node(raw: dict[str, Any], path: str) -> tuple[Any, Any]:
+    """The container of the dotted `path` and its last key; digits index lists (`serving.0.floorReplicas`)."""
+    *parents, last = (int(part) if part.isdigit() else part for part in path.split("."))
     for key in parents:
         raw = raw[key]
     return raw, last
@@ -106,6 +107,6 @@ def unsafe_prod_stack_file(directory: Path) -> Path:
     raw["allowEnvironmentMismatch"] = "the guardrail tests deploy a staging-shaped config as prod on purpose"
     raw["cluster"].update(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"], logRetentionDays=30)
     raw["network"]["flowLogRetentionDays"] = 30
-    raw["serving"].update(modelControlMode="poll", floorReplicas=1)
+    raw["serving"][0].update(modelControlMode="poll", floorReplicas=1)
     raw["fleet"]["spot"]["instanceTypes"] = ["g5.xlarge", "g5.2xlarge"]
     return write_stack_file(directory / "Pulumi.prod.yaml", raw)

@@ -155,7 +155,11 @@ CASES = [
     ),
     ("staging", set_key("fleet.onDemand.instanceTypes", ["m5.large"]), f"{FLEET}.onDemand.instanceTypes[0] = 'm5.large': has no GPU; allowed: {GPU_TYPES}"),
     # 5. GPUs per pod larger than an instance type of the pool
-    ("dev", set_key("serving.gpusPerReplica", 4), f"{FLEET}.spot.instanceTypes[0] = 'g4dn.xlarge': has 1 GPU(s), fewer than serving.gpusPerReplica (4)"),
+    (
+        "dev",
+        set_key("serving.gpusPerReplica", 4),
+        f"{FLEET}.spot.instanceTypes[0] = 'g4dn.xlarge': has 1 GPU(s), fewer than gpusPerReplica of serving group triton (4)",
+    ),
     # 6. mixed CPU architectures
     (
         "dev",
@@ -186,8 +190,8 @@ CASES = [
     # 10. prod needs 3 serving replicas
     (
         "prod",
-        set_key("serving.floorReplicas", 1),
-        f"{SERVING}.floorReplicas = 1: production needs at least 3 replicas in total (floorReplicas + minSpotReplicas)",
+        set_key("serving.0.floorReplicas", 1),
+        f"{SERVING}[0].floorReplicas = 1: production needs at least 3 replicas in total (floorReplicas + minSpotReplicas)",
     ),
     # 15. spot drain longer than the interruption notice
     ("dev", set_key("fleet.spot.terminationGracePeriodS", 180), f"{FLEET}.spot.terminationGracePeriodS = 180: spot nodes get a 120 s notice; allowed: 30..120"),

@@ -52,8 +52,8 @@ P = "gpu-inference-platform"
         ),
         (
             "prod",
-            set_key("serving.floorReplicas", 1),
-            f"{P}:serving.floorReplicas = 1: production needs an on-demand floor of at least 1 replica per pair of zones (2 for 3 zones) "
+            set_key("serving.0.floorReplicas", 1),
+            f"{P}:serving[0].floorReplicas = 1: production needs an on-demand floor of at least 1 replica per pair of zones (2 for 3 zones) "
             "in an onDemand pool: spot can be reclaimed everywhere at once",
         ),
         ("dev", set_key("costCenter", "[ml"), f"{P}:costCenter = '[ml': String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}$'"),

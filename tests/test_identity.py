@@ -137,6 +137,7 @@ def test_every_component_registers_all_its_outputs(plans: dict[str, Plan]) -> No
             "security_group_id",
             "target_group_arn",
             "target_group_arn_suffix",
+            "target_group_arn_suffixes",
             "web_acl_arn",
         ],
         "gpuinfra:budgetalarms:BudgetAlarms": ["budget_name", "deny_gpu_launch_policy_arn", "topic_arn"],

@@ -199,7 +199,7 @@ M = "gpu-inference-platform:modelRepository"
         (
             "dev",
             set_key("modelRepository.tensorrtImage", "nvcr.io/nvidia/tensorrt:24.12-py3"),
-            f"{M}.tensorrtImage = 'nvcr.io/nvidia/tensorrt:24.12-py3': TensorRT release 24.12 differs from the Triton release 25.06; plans only load in the TensorRT they were built with",
+            f"{M}.tensorrtImage = 'nvcr.io/nvidia/tensorrt:24.12-py3': TensorRT release 24.12 differs from the Triton release 25.06 of triton; plans only load in the TensorRT they were built with",
         ),
         (
             "dev",
@@ -208,8 +208,8 @@ M = "gpu-inference-platform:modelRepository"
         ),
         (
             "prod",
-            set_key("serving.tritonImage", "nvcr.io/nvidia/tritonserver:25.05-py3"),
-            "gpu-inference-platform:serving.tritonImage = 'nvcr.io/nvidia/tritonserver:25.05-py3': release 25.05 cannot bound request size "
+            set_key("serving.0.tritonImage", "nvcr.io/nvidia/tritonserver:25.05-py3"),
+            "gpu-inference-platform:serving[0].tritonImage = 'nvcr.io/nvidia/tritonserver:25.05-py3': release 25.05 cannot bound request size "
             "(--http-max-input-size); use 25.06 or later",
         ),
         (

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gpu_inference_platform.components.monitoring import dashboard_queries
 from gpu_inference_platform.components.triton_server import QUEUE_TIME_METRIC
+from gpu_inference_platform.ops.serving.generation_client import generate
 from gpu_inference_platform.ops.serving.load import embed
 from gpu_inference_platform.ops.serving.local_triton import LocalTriton
 from gpu_inference_platform.preview.harness import Plan
@@ -17,6 +18,9 @@ from tests.conftest import ROOT
 
 DCGM_FIELDS = {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_XID_ERRORS"}
 """dcgm-exporter default counters used here (default-counters.csv of the exporter)."""
+TENSORRT_LLM_METRICS = {"nv_trt_llm_request_metrics", "nv_trt_llm_kv_cache_block_metrics"}
+"""TensorRT-LLM backend gauges the dashboard and the LLM HPA use, as documented in triton-inference-server/tensorrtllm_backend
+README.md at r25.06 (the Triton release the stacks pin): request_type waiting/active/..., kv_cache_block_type fraction/used/free/max."""
 KUBE_STATE_METRICS = {"kube_deployment_status_replicas_available", "kube_pod_status_ready", "kube_pod_container_status_restarts_total"}
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -78,10 +82,14 @@ def test_only_the_gpu_exporter_namespace_is_exempt_from_restricted(plans: dict[s
 
 def test_adapter_serves_the_metric_the_spot_hpa_scales_on(plans: dict[str, Plan]) -> None:
     plan = plans["prod"]
-    (rule,) = plan.get(RELEASE, "monitoring-adapter").inputs["values"]["rules"]["custom"]
-    hpa_metric = plan.get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "triton-spot").inputs["spec"]["metrics"][0]["pods"]["metric"]["name"]
-    assert rule["name"]["as"] == hpa_metric == QUEUE_TIME_METRIC
-    assert "nv_inference_queue_duration_us" in rule["metricsQuery"] and "nv_inference_request_success" in rule["metricsQuery"]
+    rules = {r["name"]["as"]: r for r in plan.get(RELEASE, "monitoring-adapter").inputs["values"]["rules"]["custom"]}
+    assert set(rules) == {QUEUE_TIME_METRIC, "trtllm_waiting_requests", "trtllm_kv_cache_used_ratio"}
+    (metric,) = plan.get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "triton-spot").inputs["spec"]["metrics"]
+    assert metric["pods"]["metric"]["name"] == QUEUE_TIME_METRIC, "the embedder group scales on queue time alone"
+    queue = rules[QUEUE_TIME_METRIC]["metricsQuery"]
+    assert "nv_inference_queue_duration_us" in queue and "nv_inference_request_success" in queue
+    assert rules["trtllm_waiting_requests"]["metricsQuery"] == 'sum(nv_trt_llm_request_metrics{<<.LabelMatchers>>,request_type="waiting"}) by (<<.GroupBy>>)'
+    assert rules["trtllm_kv_cache_used_ratio"]["seriesQuery"] == ('nv_trt_llm_kv_cache_block_metrics{namespace!="",pod!="",kv_cache_block_type="fraction"}')
 
 
 def test_triton_metrics_are_scraped(plans: dict[str, Plan]) -> None:
@@ -106,6 +114,7 @@ def test_alert_rules_cover_the_failure_modes_with_runbooks(plans: dict[str, Plan
         "GpuXidErrors",
         "TritonPodRestarts",
         "SpotInterruptionRateHigh",
+        "TimeToFirstTokenP95High",
     }
     assert all(r["annotations"]["runbook"] and r["annotations"]["summary"] for r in rules.values())
     assert rules["TritonP99LatencyHigh"]["expr"] == 'max(nv_inference_request_summary_us{namespace="triton",quantile="0.99"}) by (model) / 1000 > 250'
@@ -129,13 +138,15 @@ def test_alb_alarms_notify_the_alert_topic(plans: dict[str, Plan]) -> None:
 def test_every_dashboard_metric_is_exported_by_triton_dcgm_or_kube_state_metrics() -> None:
     with LocalTriton(ROOT / "build/models/cpu") as triton:
         embed(triton.url, ["warm the counters"])
+        generate(triton.url, "Say hi.", max_tokens=2)
         with urllib.request.urlopen(triton.metrics_url, timeout=5) as response:
-            triton_metrics = set(re.findall(r"^(nv_[a-z_]+)", response.read().decode(), re.MULTILINE))
+            triton_metrics = set(re.findall(r"^((?:nv|gip)_[a-z_]+)", response.read().decode(), re.MULTILINE))
     queries = dashboard_queries()
-    assert len(queries) == 11
-    named = {name for query in queries for name in re.findall(r"\b(nv_[a-z_]+|DCGM_FI_[A-Z_]+|kube_[a-z_]+)\b", query)}
-    assert named, "the dashboard queries name metrics"
-    assert named <= triton_metrics | DCGM_FIELDS | KUBE_STATE_METRICS, named - (triton_metrics | DCGM_FIELDS | KUBE_STATE_METRICS)
+    assert len(queries) == 18
+    named = {name for query in queries for name in re.findall(r"\b((?:nv|gip)_[a-z_]+|DCGM_FI_[A-Z_]+|kube_[a-z_]+)\b", query)}
+    assert {"gip_llm_generated_tokens_total", "gip_llm_time_to_first_token_seconds_bucket", "nv_trt_llm_request_metrics"} <= named
+    known = triton_metrics | DCGM_FIELDS | KUBE_STATE_METRICS | TENSORRT_LLM_METRICS
+    assert named <= known, named - known
 
 
 def test_dashboard_is_provisioned_from_the_repository_file(plans: dict[str, Plan]) -> None:

@@ -58,7 +58,7 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(fresh_python: Path,
         check=True,
     )
     location, version, exported = where.stdout.split()
-    assert Path(location).is_relative_to(fresh_python.parent.parent) and (version, exported) == ("0.2.0", "27")
+    assert Path(location).is_relative_to(fresh_python.parent.parent) and (version, exported) == ("0.2.0", "30")
 
 
 @pytest.mark.parametrize(

@@ -59,10 +59,18 @@ def test_floor_is_on_demand_and_elastic_is_spot(plans: dict[str, Plan]) -> None:
             ]
         }
     }
+    only_group_types = {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["g5.xlarge", "g6.xlarge"]}]}]
+        }
+    }
+    assert _pod(prod, "floor")["affinity"] == {"nodeAffinity": only_group_types}, "the prod embedder group runs on its own instance types only"
     spot = _pod(prod, "spot")
-    assert (_deployment(prod, "spot")["spec"]["replicas"], spot["affinity"], "nodeSelector" in spot) == (1, prefers_spot, False), (
-        "the spot tier prefers spot and falls back to the on-demand pool when spot is short"
-    )
+    assert (_deployment(prod, "spot")["spec"]["replicas"], spot["affinity"], "nodeSelector" in spot) == (
+        1,
+        {"nodeAffinity": {**only_group_types, **prefers_spot["nodeAffinity"]}},
+        False,
+    ), "the spot tier prefers spot and falls back to the on-demand pool when spot is short"
     assert _pod(plans["dev"], "floor")["affinity"] == prefers_spot, "dev has no on-demand pool: its floor prefers spot too"
 
 
@@ -92,8 +100,11 @@ def test_models_are_copied_and_verified_before_triton_starts(plans: dict[str, Pl
     manifest = load_manifest(ROOT / "build/models/prod")
     bucket = plan.get("aws:s3/bucket:Bucket", "models-bucket").outputs["bucket"]
     fetch, check = _pod(plan, "floor")["initContainers"]
-    assert fetch["command"] == ["aws", "s3", "sync", f"s3://{bucket}/models/{manifest.tree_hash}/", "/models", "--only-show-errors"]
-    assert check["command"] == ["python3", "/verifier/model_manifest.py", "/models"]
+    only = ["--exclude", "*", "--include", "manifest.json", "--include", "minilm_embed/*", "--include", "minilm_tokenizer/*", "--include", "minilm_encoder/*"]
+    assert fetch["command"] == ["aws", "s3", "sync", f"s3://{bucket}/models/{manifest.tree_hash}/", "/models", *only, "--only-show-errors"]
+    assert check["command"] == ["python3", "/verifier/model_manifest.py", "/models", "minilm_embed", "minilm_tokenizer", "minilm_encoder"]
+    dev_fetch, dev_check = _pod(plans["dev"], "floor")["initContainers"]
+    assert (dev_fetch["command"][-1], dev_check["command"][2:]) == ("--only-show-errors", ["/models"]), "a group that lists no models serves the whole build"
     verifier = plan.get("kubernetes:core/v1:ConfigMap", "triton-verifier").inputs["data"]["model_manifest.py"]
     assert verifier == (ROOT / "src/gpu_inference_platform/components/model_manifest.py").read_text(), "the pods run the very verifier the tests exercise"
     assert "s3://" not in " ".join(_container(plan, "floor")["args"])
@@ -171,7 +182,11 @@ def test_serving_role_can_only_read_its_model_build(plans: dict[str, Plan]) -> N
 @pytest.mark.parametrize(
     ("stack", "mutate", "expected"),
     [
-        ("prod", set_key("serving.modelControlMode", "explicit"), f"{S}.modelControlMode = 'explicit': production serves a fixed repository; allowed: none"),
+        (
+            "prod",
+            set_key("serving.0.modelControlMode", "explicit"),
+            f"{S}[0].modelControlMode = 'explicit': production serves a fixed repository; allowed: none",
+        ),
         ("dev", set_key("serving.modelControlMode", "auto"), f"{S}.modelControlMode = 'auto': Input should be 'none', 'poll' or 'explicit'"),
         (
             "dev",
@@ -194,7 +209,7 @@ def test_serving_role_can_only_read_its_model_build(plans: dict[str, Plan]) -> N
         (
             "dev",
             set_key("serving.memoryGib", 15),
-            "gpu-inference-platform:fleet.spot.instanceTypes[0] = 'g4dn.xlarge': a replica (3000m CPU, 15 GiB) does not fit its 4 vCPU / 16 GiB",
+            "gpu-inference-platform:fleet.spot.instanceTypes[0] = 'g4dn.xlarge': a replica of triton (3000m CPU, 15 GiB) does not fit its 4 vCPU / 16 GiB",
         ),
     ],
 )

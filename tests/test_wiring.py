@@ -85,7 +85,10 @@ def test_w02_a_storage_class_with_no_class_or_no_driver(prod: Stack) -> None:
 def test_w03_an_hpa_metric_no_adapter_rule_serves(prod: Stack) -> None:
     renamed = put("spec.metrics.0.pods.metric.name", "triton_queue_time_us")
     assert findings("W03", with_edits(prod, [("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "triton-spot", renamed)])) == [
-        ("triton-spot", "metric triton_queue_time_us (Pods) is served by no rule of monitoring-adapter (it serves: triton_queue_time_per_request_us)")
+        (
+            "triton-spot",
+            "metric triton_queue_time_us (Pods) is served by no rule of monitoring-adapter (it serves: triton_queue_time_per_request_us, trtllm_kv_cache_used_ratio, trtllm_waiting_requests)",
+        )
     ]
     assert findings("W03", without(prod, RELEASE, "monitoring-adapter")) == [
         ("triton-spot", "metric triton_queue_time_per_request_us (Pods) needs a custom-metrics adapter, and none is planned")
@@ -94,7 +97,7 @@ def test_w03_an_hpa_metric_no_adapter_rule_serves(prod: Stack) -> None:
 
 def test_w04_the_chart_default_route_ends_at_null(prod: Stack) -> None:
     found = findings("W04", with_edits(prod, [(RELEASE, "monitoring-prometheus", drop("values.alertmanager.config"))]))
-    assert len(found) == 10
+    assert len(found) == 11
     assert found[0] == ("monitoring-alerts", "alert TritonP99LatencyHigh routes to receiver 'null' of monitoring-prometheus, which delivers nowhere")
     assert all(message.endswith("routes to receiver 'null' of monitoring-prometheus, which delivers nowhere") for _, message in found)
 

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from gpu_inference_platform import AccountContext, LoadBalancer, LoadBalancerArgs, TritonServer, TritonServerArgs
+from gpu_inference_platform import AccountContext, LoadBalancer, LoadBalancerArgs, LoadBalancerBackend, TritonServer, TritonServerArgs
 from gpu_inference_platform.components.cluster_ref import existing_cluster
 
 config = pulumi.Config()
@@ -48,9 +48,7 @@ edge = LoadBalancer(
         region=region,
         certificate_arn=config.require("certificateArn"),
         allowed_cidrs=config.require_object("allowedCidrs"),
-        triton_namespace=triton.namespace,
-        triton_service=triton.service_name,
-        public_models=["minilm_embed"],
+        backends=[LoadBalancerBackend("triton", namespace=triton.namespace, service=triton.service_name, models=["minilm_embed"])],
         max_request_bytes=8192,
     ),
     pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[triton])),

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 from gpu_inference_platform import LoadBalancer, LoadBalancerArgs
+from gpu_inference_platform.components.load_balancer import LoadBalancerBackend
 from tests.components.alone import ACCOUNT, CLUSTER, build_alone, errors
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0b1d2c3e-1111-4a5b-8c9d-000000000001"
+
+
+def _embedder(models: list[str]) -> LoadBalancerBackend:
+    return LoadBalancerBackend("triton", namespace="embed", service="embed", models=models)
+
+
+LLM = LoadBalancerBackend("llm", namespace="llm", service="llm", generation_models=["chat"], deregistration_delay_s=45)
 
 
 def _args(**changes: object) -> LoadBalancerArgs:
@@ -18,9 +28,7 @@ def _args(**changes: object) -> LoadBalancerArgs:
         "region": "us-east-1",
         "certificate_arn": CERTIFICATE,
         "allowed_cidrs": ["10.0.0.0/8", "192.168.0.0/16"],
-        "triton_namespace": "embed",
-        "triton_service": "embed",
-        "public_models": ["embed_b", "embed_a"],
+        "backends": [_embedder(["embed_b", "embed_a"])],
         "max_request_bytes": 4096,
     }
     return LoadBalancerArgs(**{**settings, **changes})  # type: ignore[arg-type]
@@ -105,13 +113,64 @@ def test_args_refuse_a_certificate_from_another_region() -> None:
 
 
 def test_args_refuse_wildcard_or_missing_models_and_limits_the_waf_cannot_enforce() -> None:
-    assert errors(lambda: _args(public_models=[], max_request_bytes=65536, requests_per_5_min_per_ip=5)) == [
+    assert errors(lambda: _args(backends=[_embedder([])], max_request_bytes=65536, requests_per_5_min_per_ip=5)) == [
         "LoadBalancerArgs.public_models = []: list the models clients may call (the ensembles); internal models must stay unreachable",
         "LoadBalancerArgs.max_request_bytes = 65536: between 1 and 8192 (AWS WAF inspects at most that much of a body)",
         "LoadBalancerArgs.requests_per_5_min_per_ip = 5: between 10 and 2000000000 (AWS WAF rate-based rule limits)",
     ]
-    assert errors(lambda: _args(public_models=["*", "embed/../encoder", "embed", "embed"])) == [
+    assert errors(lambda: _args(backends=[_embedder(["*", "embed/../encoder", "embed"]), LoadBalancerBackend("llm", "llm", "llm", ["embed"])])) == [
         "LoadBalancerArgs.public_models[0] = '*': not a model name: letters, digits, '_', '.', '-' (no wildcards or '/')",
         "LoadBalancerArgs.public_models[1] = 'embed/../encoder': not a model name: letters, digits, '_', '.', '-' (no wildcards or '/')",
         "LoadBalancerArgs.public_models = ['*', 'embed/../encoder', 'embed', 'embed']: names must be distinct (each is one listener rule)",
+    ]
+
+
+def test_each_serving_group_has_its_own_target_group_routes_and_drain() -> None:
+    plan = build_alone(lambda: LoadBalancer("edge", _args(backends=[_embedder(["embed_a"]), LLM])))
+    groups = {r.name: r for r in plan.of_type("aws:lb/targetGroup:TargetGroup")}
+    assert {name: r.inputs["deregistrationDelay"] for name, r in groups.items()} == {"edge-triton": 15, "edge-llm": 45}
+    arns = {name: r.outputs["arn"] for name, r in groups.items()}
+    rules = {
+        r.name: (r.inputs["priority"], r.inputs["conditions"][0]["pathPattern"]["values"], r.inputs["actions"][0]["targetGroupArn"])
+        for r in plan.of_type("aws:lb/listenerRule:ListenerRule")
+    }
+    assert rules == {
+        "edge-ready": (10, ["/v2/health/ready"], arns["edge-triton"]),
+        "edge-model-chat": (20, ["/v2/models/chat/generate", "/v2/models/chat/generate_stream", "/v2/models/chat/ready"], arns["edge-llm"]),
+        "edge-model-chat-versions": (
+            21,
+            ["/v2/models/chat/versions/*/generate", "/v2/models/chat/versions/*/generate_stream", "/v2/models/chat/versions/*/ready"],
+            arns["edge-llm"],
+        ),
+        "edge-model-embed_a": (
+            22,
+            ["/v2/models/embed_a/infer", "/v2/models/embed_a/ready", "/v2/models/embed_a/versions/*/infer", "/v2/models/embed_a/versions/*/ready"],
+            arns["edge-triton"],
+        ),
+    }
+    bindings = {r.name: (r.inputs["metadata"]["namespace"], r.inputs["spec"]) for r in plan.of_type("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding")}
+    assert bindings == {
+        "edge-triton": ("embed", {"serviceRef": {"name": "embed", "port": 8000}, "targetGroupARN": arns["edge-triton"], "targetType": "ip"}),
+        "edge-llm": ("llm", {"serviceRef": {"name": "llm", "port": 8000}, "targetGroupARN": arns["edge-llm"], "targetType": "ip"}),
+    }
+    policy = json.loads(plan.get("aws:iam/rolePolicy:RolePolicy", "edge-controller").inputs["policy"])
+    (bind,) = [s for s in policy["Statement"] if s["Sid"] == "BindTritonTargets"]
+    assert bind["Resource"] == sorted(arns.values())
+    (root,) = plan.roots()
+    assert root.registered_outputs["target_group_arn_suffixes"] == {
+        "triton": groups["edge-triton"].outputs["arnSuffix"],
+        "llm": groups["edge-llm"].outputs["arnSuffix"],
+    }
+
+
+def test_args_refuse_clashing_or_malformed_backends() -> None:
+    clash = LoadBalancerBackend("triton", "llm", "llm", generation_models=["chat"], deregistration_delay_s=4000)
+    assert errors(lambda: _args(backends=[_embedder(["embed"]), clash, LoadBalancerBackend("Bad_Name", "x", "x", ["other"])])) == [
+        "LoadBalancerArgs.backends = ['triton', 'triton', 'Bad_Name']: names must be distinct (each names a target group)",
+        "LoadBalancerArgs.backends[1].deregistration_delay_s = 4000: allowed: 0..3600",
+        "LoadBalancerArgs.backends[2].name = 'Bad_Name': lowercase letters, digits and '-', at most 20 characters",
+    ]
+    assert errors(lambda: _args(backends=[])) == [
+        "LoadBalancerArgs.public_models = []: list the models clients may call (the ensembles); internal models must stay unreachable",
+        "LoadBalancerArgs.backends = []: at least one serving group must be behind the load balancer",
     ]

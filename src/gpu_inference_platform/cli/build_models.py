@@ -35,7 +35,7 @@ def _diff(old: Path, new: Path) -> int:
 def _stack_targets(stack: str) -> tuple[list[str], str]:
     """(engine targets, NGC release) a stack's config asks for."""
     config = load_stack_file(stack_file(stack), stack)
-    return list(config.model_repository.engine_targets), ngc_release(config.serving.triton_image) or ""
+    return list(config.model_repository.engine_targets), ngc_release(config.serving[0].triton_image) or ""
 
 
 def _build(argv: list[str]) -> int:

@@ -9,12 +9,12 @@ from gpu_inference_platform.components.ci_runner import CiRunner, CiRunnerArgs
 from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from gpu_inference_platform.components.iam import AccountContext
-from gpu_inference_platform.components.load_balancer import LoadBalancer, LoadBalancerArgs
+from gpu_inference_platform.components.load_balancer import LoadBalancer, LoadBalancerArgs, LoadBalancerBackend
 from gpu_inference_platform.components.model_repository import EngineBuildArgs, ModelRepository, ModelRepositoryArgs
-from gpu_inference_platform.components.monitoring import AlertThresholds, Monitoring, MonitoringArgs
+from gpu_inference_platform.components.monitoring import AlertThresholds, MonitoredGroup, Monitoring, MonitoringArgs
 from gpu_inference_platform.components.network import Network, NetworkArgs
 from gpu_inference_platform.components.spot_fleet import GpuPoolArgs, SpotFleet, SpotFleetArgs
-from gpu_inference_platform.components.triton_server import TritonServer, TritonServerArgs
+from gpu_inference_platform.components.triton_server import LlmScaling, TritonServer, TritonServerArgs
 from gpu_inference_platform.components.validation import ConfigError, ConfigIssue
 
 __all__ = [
@@ -31,10 +31,13 @@ __all__ = [
     "GpuCluster",
     "GpuClusterArgs",
     "GpuPoolArgs",
+    "LlmScaling",
     "LoadBalancer",
     "LoadBalancerArgs",
+    "LoadBalancerBackend",
     "ModelRepository",
     "ModelRepositoryArgs",
+    "MonitoredGroup",
     "Monitoring",
     "MonitoringArgs",
     "Network",

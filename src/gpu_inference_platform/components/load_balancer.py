@@ -31,6 +31,8 @@ LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 """A Triton model name that is also a literal ALB path segment (no `*` or `?` wildcards, no `/`)."""
+BACKEND_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")
+MAX_DEREGISTRATION_DELAY_S = 3600
 MAX_PUBLIC_MODELS = 50
 """One listener rule per public model; an ALB listener holds at most 100 rules."""
 WAF_BODY_INSPECTION_LIMIT = 8192
@@ -74,6 +76,38 @@ ELB_LOG_DELIVERY_ACCOUNTS = {
 def model_paths(model: str) -> list[str]:
     """ALB path patterns of one model's inference and readiness, any version (four of the five values a condition allows)."""
     return [f"/v2/models/{model}/{verb}" for verb in ("infer", "ready")] + [f"/v2/models/{model}/versions/*/{verb}" for verb in ("infer", "ready")]
+
+
+GENERATION_VERBS = ("generate", "generate_stream", "ready")
+"""Triton's generate extension (JSON and server-sent events) and readiness: what a generation model's clients call."""
+
+
+def generation_paths(model: str) -> list[list[str]]:
+    """ALB path patterns of one generation model, as two conditions (a condition allows five values): unversioned, then any version."""
+    return [[f"/v2/models/{model}/{verb}" for verb in GENERATION_VERBS], [f"/v2/models/{model}/versions/*/{verb}" for verb in GENERATION_VERBS]]
+
+
+@dataclass(frozen=True)
+class LoadBalancerBackend:
+    """One serving group behind the ALB: its own target group, bound to its Service, and the public models routed to it."""
+
+    name: str
+    """Target group and binding suffix (`<alb>-<name>`): the serving group's name."""
+    namespace: str
+    """Namespace of the group's Service (`TritonServer.namespace`)."""
+    service: str
+    """The Service whose pods become the group's targets (`TritonServer.service_name`)."""
+    models: Sequence[str] = ()
+    """Batch models (ensembles) clients may call: their infer and ready paths are forwarded."""
+    generation_models: Sequence[str] = ()
+    """Generation models clients may call: their generate, generate_stream and ready paths are forwarded."""
+    deregistration_delay_s: int | None = None
+    """Seconds a draining target keeps in-flight requests; at least the longest generation for an LLM group. Default: the ALB's."""
+
+    @property
+    def public_models(self) -> list[str]:
+        """Every model routed to this backend."""
+        return [*self.models, *self.generation_models]
 
 
 def edge_issues(key: KeyPath, public_models: Sequence[str], max_request_bytes: int, requests_per_5_min_per_ip: int) -> Iterator[ConfigIssue]:
@@ -131,12 +165,8 @@ class LoadBalancerArgs:
     """ACM certificate of the HTTPS listener (same region)."""
     allowed_cidrs: Sequence[str]
     """Client ranges allowed on 443 (and 80, which only redirects); one security-group rule each."""
-    triton_namespace: str
-    """Namespace of the Triton Service (`TritonServer.namespace`)."""
-    triton_service: str
-    """The Service whose pods become targets (`TritonServer.service_name`)."""
-    public_models: Sequence[str]
-    """Models clients may call (the ensembles); only their infer and ready paths are forwarded."""
+    backends: Sequence[LoadBalancerBackend]
+    """The serving groups, each with its target group; the first also answers the server readiness path."""
     max_request_bytes: int
     """Largest request body the WAF lets through (the models' declared `max_request_bytes`, at most 8192)."""
     requests_per_5_min_per_ip: int = 6000
@@ -159,10 +189,31 @@ class LoadBalancerArgs:
         issues = [
             *load_balancer_issues(key, self.certificate_arn, self.allowed_cidrs, self.region),
             *edge_issues(key, self.public_models, self.max_request_bytes, self.requests_per_5_min_per_ip),
+            *backend_issues(key, self.backends),
         ]
         if self.region not in ELB_LOG_DELIVERY_ACCOUNTS:
             issues.append(ConfigIssue(key("region"), self.region, f"no known log-delivery account; allowed: {', '.join(ELB_LOG_DELIVERY_ACCOUNTS)}"))
         check_args(self, issues)
+
+    @property
+    def public_models(self) -> list[str]:
+        """Every model routed, over all backends."""
+        return [model for backend in self.backends for model in backend.public_models]
+
+
+def backend_issues(key: KeyPath, backends: Sequence[LoadBalancerBackend]) -> Iterator[ConfigIssue]:
+    """At least one backend; distinct names that are DNS labels; drain delays within the ALB's range."""
+    if not backends:
+        yield ConfigIssue(key("backends"), [], "at least one serving group must be behind the load balancer")
+    names = [backend.name for backend in backends]
+    if len(set(names)) != len(names):
+        yield ConfigIssue(key("backends"), names, "names must be distinct (each names a target group)")
+    for i, backend in enumerate(backends):
+        if not BACKEND_NAME.match(backend.name):
+            yield ConfigIssue(key(f"backends[{i}].name"), backend.name, "lowercase letters, digits and '-', at most 20 characters")
+        delay = backend.deregistration_delay_s
+        if delay is not None and not 0 <= delay <= MAX_DEREGISTRATION_DELAY_S:
+            yield ConfigIssue(key(f"backends[{i}].deregistration_delay_s"), delay, f"allowed: 0..{MAX_DEREGISTRATION_DELAY_S}")
 
 
 class LoadBalancer(PlatformComponent):
@@ -173,13 +224,15 @@ class LoadBalancer(PlatformComponent):
     arn_suffix: pulumi.Output[str]
     """ALB ARN suffix (CloudWatch dimension)."""
     target_group_arn_suffix: pulumi.Output[str]
-    """Target group ARN suffix (CloudWatch dimension)."""
+    """The first backend's target group ARN suffix (CloudWatch dimension)."""
+    target_group_arn_suffixes: dict[str, pulumi.Output[str]]
+    """Target group ARN suffix of every backend, by backend name (CloudWatch dimensions)."""
     arn: pulumi.Output[str]
     """ALB ARN."""
     web_acl_arn: pulumi.Output[str]
     """The WAF web ACL in front of the ALB (body size and per-IP rate)."""
     target_group_arn: pulumi.Output[str]
-    """Target group the controller binds Triton's pods to."""
+    """The first backend's target group (the controller binds each group's pods to its own)."""
     security_group_id: pulumi.Output[str]
     """Security group of the ALB."""
     load_balancer: aws.lb.LoadBalancer
@@ -202,19 +255,7 @@ class LoadBalancer(PlatformComponent):
             access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=logs.bucket.bucket, enabled=True, prefix=name),
             opts=self.child(depends_on=logs.guards),
         )
-        target_group = aws.lb.TargetGroup(
-            f"{name}-triton",
-            target_type="ip",
-            port=TRITON_HTTP_PORT,
-            protocol="HTTP",
-            vpc_id=args.vpc_id,
-            load_balancing_algorithm_type="least_outstanding_requests",
-            deregistration_delay=args.deregistration_delay_s,
-            health_check=aws.lb.TargetGroupHealthCheckArgs(
-                path=TRITON_READY_PATH, port="traffic-port", protocol="HTTP", matcher="200", interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2
-            ),
-            opts=self.child(),
-        )
+        target_groups = {backend.name: self._target_group(name, args, backend) for backend in args.backends}
         https = aws.lb.Listener(
             f"{name}-https",
             load_balancer_arn=alb.arn,
@@ -232,7 +273,7 @@ class LoadBalancer(PlatformComponent):
             ],
             opts=self.child(),
         )
-        self._routes(name, args, https, target_group)
+        self._routes(name, args, https, target_groups)
         aws.lb.Listener(
             f"{name}-http",
             load_balancer_arn=alb.arn,
@@ -246,42 +287,71 @@ class LoadBalancer(PlatformComponent):
             opts=self.child(),
         )
         web_acl = self._web_acl(name, args, alb)
-        controller = self._controller(name, args, target_group)
-        k8s.apiextensions.CustomResource(
-            f"{name}-triton",
-            api_version="elbv2.k8s.aws/v1beta1",
-            kind="TargetGroupBinding",
-            metadata={"name": f"{name}-triton", "namespace": args.triton_namespace},
-            spec={"serviceRef": {"name": args.triton_service, "port": TRITON_HTTP_PORT}, "targetGroupARN": target_group.arn, "targetType": "ip"},
-            opts=self.child(depends_on=[controller]),
-        )
+        controller = self._controller(name, args, list(target_groups.values()))
+        for backend in args.backends:
+            k8s.apiextensions.CustomResource(
+                f"{name}-{backend.name}",
+                api_version="elbv2.k8s.aws/v1beta1",
+                kind="TargetGroupBinding",
+                metadata={"name": f"{name}-{backend.name}", "namespace": backend.namespace},
+                spec={
+                    "serviceRef": {"name": backend.service, "port": TRITON_HTTP_PORT},
+                    "targetGroupARN": target_groups[backend.name].arn,
+                    "targetType": "ip",
+                },
+                opts=self.child(depends_on=[controller]),
+            )
+        first = target_groups[args.backends[0].name]
         self.load_balancer = alb
         self.dns_name = alb.dns_name
         self.arn = alb.arn
         self.web_acl_arn = web_acl.arn
         self.arn_suffix = alb.arn_suffix
-        self.target_group_arn = target_group.arn
-        self.target_group_arn_suffix = target_group.arn_suffix
+        self.target_group_arn = first.arn
+        self.target_group_arn_suffix = first.arn_suffix
+        self.target_group_arn_suffixes = {backend: group.arn_suffix for backend, group in target_groups.items()}
         self.security_group_id = security_group.id
         self.register_outputs(self.public_outputs())
 
-    def _routes(self, name: str, args: LoadBalancerArgs, https: aws.lb.Listener, target_group: aws.lb.TargetGroup) -> None:
-        """Forward the server's readiness and each public model's paths; everything else gets the listener's 404."""
+    def _target_group(self, name: str, args: LoadBalancerArgs, backend: LoadBalancerBackend) -> aws.lb.TargetGroup:
+        """IP targets on Triton's HTTP port, least outstanding requests, readiness checks; drains for the backend's delay."""
+        delay = backend.deregistration_delay_s if backend.deregistration_delay_s is not None else args.deregistration_delay_s
+        return aws.lb.TargetGroup(
+            f"{name}-{backend.name}",
+            target_type="ip",
+            port=TRITON_HTTP_PORT,
+            protocol="HTTP",
+            vpc_id=args.vpc_id,
+            load_balancing_algorithm_type="least_outstanding_requests",
+            deregistration_delay=delay,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path=TRITON_READY_PATH, port="traffic-port", protocol="HTTP", matcher="200", interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2
+            ),
+            opts=self.child(),
+        )
 
-        def forward(rule: str, priority: int, paths: list[str], aliases: list[pulumi.Alias] | None = None) -> None:
+    def _routes(self, name: str, args: LoadBalancerArgs, https: aws.lb.Listener, target_groups: dict[str, aws.lb.TargetGroup]) -> None:
+        """Forward the server's readiness (first backend) and each public model's paths to its backend; everything else gets the listener's 404."""
+
+        def forward(rule: str, priority: int, paths: list[str], backend: str, aliases: list[pulumi.Alias] | None = None) -> None:
             aws.lb.ListenerRule(
                 rule,
                 listener_arn=https.arn,
                 priority=priority,
-                actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=target_group.arn)],
+                actions=[aws.lb.ListenerRuleActionArgs(type="forward", target_group_arn=target_groups[backend].arn)],
                 conditions=[aws.lb.ListenerRuleConditionArgs(path_pattern=aws.lb.ListenerRuleConditionPathPatternArgs(values=paths))],
                 opts=self.child(aliases=aliases),
             )
 
         # The alias is the rule's name when it forwarded every model's infer path (MIGRATIONS.md, 0.2.0).
-        forward(f"{name}-ready", 10, [TRITON_READY_PATH], [pulumi.Alias(name=f"{name}-inference")])
-        for index, model in enumerate(sorted(args.public_models)):
-            forward(f"{name}-model-{model}", 20 + index, model_paths(model))
+        forward(f"{name}-ready", 10, [TRITON_READY_PATH], args.backends[0].name, [pulumi.Alias(name=f"{name}-inference")])
+        routes = [(model, f"{name}-model-{model}", model_paths(model), b.name) for b in args.backends for model in b.models]
+        for b in args.backends:
+            for model in b.generation_models:
+                unversioned, versioned = generation_paths(model)
+                routes += [(model, f"{name}-model-{model}", unversioned, b.name), (model, f"{name}-model-{model}-versions", versioned, b.name)]
+        for priority, (_, rule, paths, backend) in enumerate(sorted(routes), start=20):
+            forward(rule, priority, paths, backend)
 
     def _web_acl(self, name: str, args: LoadBalancerArgs, alb: aws.lb.LoadBalancer) -> aws.wafv2.WebAcl:
         """Allow by default; block bodies over `max_request_bytes` and client IPs over the rate limit (both counted in CloudWatch)."""
@@ -384,8 +454,8 @@ class LoadBalancer(PlatformComponent):
         )
         return group
 
-    def _controller(self, name: str, args: LoadBalancerArgs, target_group: aws.lb.TargetGroup) -> k8s.helm.v3.Release:
-        """AWS Load Balancer Controller on the system nodes, allowed only to (de)register targets of this group."""
+    def _controller(self, name: str, args: LoadBalancerArgs, target_groups: list[aws.lb.TargetGroup]) -> k8s.helm.v3.Release:
+        """AWS Load Balancer Controller on the system nodes, allowed only to (de)register targets of these groups."""
         role = service_account_role(
             f"{name}-controller",
             oidc_provider_arn=args.cluster.oidc_provider_arn,
@@ -397,8 +467,8 @@ class LoadBalancer(PlatformComponent):
         policy = aws.iam.RolePolicy(
             f"{name}-controller",
             role=role.id,
-            policy=target_group.arn.apply(
-                lambda arn: policy_document(
+            policy=pulumi.Output.all(*(group.arn for group in target_groups)).apply(
+                lambda arns: policy_document(
                     [
                         {
                             "Sid": "ReadLoadBalancing",
@@ -410,7 +480,7 @@ class LoadBalancer(PlatformComponent):
                             "Sid": "BindTritonTargets",
                             "Effect": "Allow",
                             "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
-                            "Resource": arn,
+                            "Resource": arns[0] if len(arns) == 1 else sorted(arns),
                         },
                     ]
                 )

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -48,16 +48,18 @@ BACKEND_FILES = {"python": "model.py", "onnxruntime": "model.onnx", "tensorrt": 
 _CONFIG_FIELD = re.compile(r'^\s*(backend|platform)\s*:\s*"([^"]+)"', re.MULTILINE)
 
 
-def incomplete_models(root: Path, declared_later: Mapping[str, str]) -> list[str]:
+def incomplete_models(root: Path, declared_later: Mapping[str, str], models: Sequence[str] = ()) -> list[str]:
     """Models Triton would hang or fail on: no version folder, or a version folder without its backend's model file.
 
     Ensembles have empty version folders by design; TensorRT plans the manifest declares as
-    built later (`declared_later`) are not required yet.
+    built later (`declared_later`) are not required yet. `models` limits the check to those folders.
     """
     found = []
     declared = {Path(plan).parent.as_posix() for plan in declared_later}
     for config in sorted(root.glob("*/config.pbtxt")):
         model = config.parent
+        if models and model.name not in models:
+            continue
         kind = dict(_CONFIG_FIELD.findall(config.read_text()))
         versions = sorted(p for p in model.iterdir() if p.is_dir() and p.name.isdigit())
         if not versions:
@@ -179,20 +181,29 @@ class Verification:
         return found
 
 
-def verify(root: Path) -> Verification:
-    """Compare the files under `root` with its manifest. Declared engines may be added later (built on the GPU)."""
+def _in_models(path: str, models: Sequence[str]) -> bool:
+    return not models or path.split("/", 1)[0] in models
+
+
+def verify(root: Path, models: Sequence[str] = ()) -> Verification:
+    """Compare the files under `root` with its manifest. Declared engines may be added later (built on the GPU).
+
+    `models` (model folder names) limits the comparison to those folders: a serving group fetches only its own models.
+    """
     if root.is_symlink() or (root / MANIFEST_NAME).is_symlink():
         raise ManifestError(f"{root}: the repository and its manifest must not be symlinks")
     manifest = load_manifest(root)
     on_disk = file_hashes(root)
+    expected = {path: digest for path, digest in manifest.files.items() if _in_models(path, models)}
+    unknown = sorted(set(models) - {path.split("/", 1)[0] for path in manifest.files})
     engines = set(manifest.engines)
     return Verification(
-        changed=sorted(p for p in manifest.files.keys() & on_disk.keys() if manifest.files[p] != on_disk[p]),
-        missing=sorted(manifest.files.keys() - on_disk.keys()),
+        changed=sorted(p for p in expected.keys() & on_disk.keys() if expected[p] != on_disk[p]),
+        missing=sorted(expected.keys() - on_disk.keys()) + [f"{model}/ (no such model in the build)" for model in unknown],
         extra=sorted(on_disk.keys() - manifest.files.keys() - engines),
         manifest_consistent=tree_hash(manifest.files) == manifest.tree_hash,
         unsafe=unsafe_entries(root),
-        incomplete=incomplete_models(root, manifest.engines),
+        incomplete=incomplete_models(root, manifest.engines, models),
     )
 
 
@@ -212,9 +223,9 @@ def diff(old: Manifest, new: Manifest) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    """`python3 model_manifest.py DIR`: exit 0 if DIR matches its manifest (run by the serving pods' init step)."""
+    """`python3 model_manifest.py DIR [MODEL...]`: exit 0 if DIR (or those model folders of it) matches its manifest (the serving pods' init step)."""
     try:
-        result = verify(Path(argv[0]))
+        result = verify(Path(argv[0]), argv[1:])
     except (ManifestError, OSError) as error:
         print(f"REJECTED: {argv[0]}: {error}")
         return 1

@@ -4,7 +4,7 @@ alert rules with runbooks, a provisioned dashboard, and CloudWatch alarms on the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from gpu_inference_platform.components.constants import (
     KARPENTER_NAMESPACE,
     KARPENTER_RELEASE,
     KUBE_PROMETHEUS_STACK_CHART,
+    LLM_KV_CACHE_METRIC,
+    LLM_WAITING_METRIC,
     PROMETHEUS_ADAPTER_CHART,
     QUEUE_TIME_METRIC,
     SYSTEM_NODE_SELECTOR,
@@ -74,6 +76,20 @@ class AlertThresholds:
     """Triton container restarts in 30 minutes."""
     spot_interruptions_per_hour: int = 3
     """Spot interruption warnings in an hour."""
+    ttft_p95_s: float = 2.0
+    """p95 time to the first generated token of a generation model."""
+
+
+@dataclass(frozen=True)
+class MonitoredGroup:
+    """One serving group: where its Triton runs and its target group at the load balancer."""
+
+    namespace: str
+    """Namespace of the group's pods (`TritonServer.namespace`)."""
+    service: str
+    """The group's Triton Service (`TritonServer.service_name`) the ServiceMonitor scrapes."""
+    target_group_arn_suffix: pulumi.Input[str]
+    """Target-group dimension of the group's unhealthy-targets alarm (`LoadBalancer.target_group_arn_suffixes`)."""
 
 
 @dataclass(frozen=True)
@@ -82,16 +98,12 @@ class MonitoringArgs:
 
     cluster: ClusterRef
     """The cluster monitored (IRSA trust of Alertmanager's role)."""
-    triton_namespace: str
-    """Namespace of the Triton pods (`TritonServer.namespace`): alert rules and the ServiceMonitor select it."""
-    triton_service: str
-    """The Triton Service (`TritonServer.service_name`) the ServiceMonitor scrapes."""
+    serving_groups: Sequence[MonitoredGroup]
+    """The serving groups: each is scraped, alerted on and alarmed at the load balancer (the first keeps the unsuffixed names)."""
     alert_topic_arn: pulumi.Input[str]
     """SNS topic the CloudWatch alarms notify (`BudgetAlarms.topic_arn`)."""
     load_balancer_arn_suffix: pulumi.Input[str]
     """ALB dimension of the CloudWatch alarms (`LoadBalancer.arn_suffix`)."""
-    target_group_arn_suffix: pulumi.Input[str]
-    """Target-group dimension of the unhealthy-targets alarm (`LoadBalancer.target_group_arn_suffix`)."""
     retention_days: int = 15
     """Days Prometheus keeps samples (1..365)."""
     storage_gib: int = 50
@@ -104,7 +116,11 @@ class MonitoringArgs:
     """Where the alert rules and alarms fire."""
 
     def __post_init__(self) -> None:
-        check_args(self, monitoring_issues(args_key("MonitoringArgs"), self.retention_days, self.storage_gib))
+        key = args_key("MonitoringArgs")
+        issues = list(monitoring_issues(key, self.retention_days, self.storage_gib))
+        if not self.serving_groups:
+            issues.append(ConfigIssue(key("serving_groups"), [], "at least one serving group to watch"))
+        check_args(self, issues)
 
 
 def _rule(name: str, *, expr: str, wait: str, severity: str, summary: str, runbook: str) -> dict[str, Any]:
@@ -117,9 +133,14 @@ def _rule(name: str, *, expr: str, wait: str, severity: str, summary: str, runbo
     }
 
 
-def alert_rules(namespace: str, t: AlertThresholds) -> list[dict[str, Any]]:
+def namespace_matcher(namespaces: Sequence[str]) -> str:
+    """PromQL label matcher of the serving namespaces."""
+    return f'namespace="{namespaces[0]}"' if len(namespaces) == 1 else f'namespace=~"{"|".join(namespaces)}"'
+
+
+def alert_rules(namespaces: Sequence[str], t: AlertThresholds) -> list[dict[str, Any]]:
     """Prometheus alert rules, each with a summary and a runbook."""
-    served = f'namespace="{namespace}"'
+    served = namespace_matcher(namespaces)
     success = f"sum(rate(nv_inference_request_success{{{served}}}[5m])) by (model)"
     failure = f"sum(rate(nv_inference_request_failure{{{served}}}[5m])) by (model)"
     gpu_memory = "sum by (Hostname, gpu) (DCGM_FI_DEV_FB_USED) / sum by (Hostname, gpu) (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)"
@@ -149,11 +170,20 @@ def alert_rules(namespace: str, t: AlertThresholds) -> list[dict[str, Any]]:
             runbook="The spot tier should be scaling: check the HPA, the Karpenter logs and the fleet's GPU limit.",
         ),
         _rule(
+            "TimeToFirstTokenP95High",
+            expr=f"histogram_quantile(0.95, sum by (model, le) (rate(gip_llm_time_to_first_token_seconds_bucket{{{served}}}[5m]))) > {t.ttft_p95_s:g}",
+            wait="10m",
+            severity="warning",
+            summary=f"p95 time to first token above {t.ttft_p95_s:g} s",
+            runbook="Check waiting requests and KV-cache use on the dashboard: waiting -> the LLM group should be scaling (HPA, GPU limit); "
+            "long prompts -> prefill dominates, lower the prompt limit or use a larger GPU family.",
+        ),
+        _rule(
             "TritonNotReady",
-            expr=f'sum(kube_pod_status_ready{{{served},condition="true"}}) == 0',
+            expr=f'sum by (namespace) (kube_pod_status_ready{{{served},condition="true"}}) == 0',
             wait="5m",
             severity="critical",
-            summary="no Triton pod is ready",
+            summary="no Triton pod of a serving group is ready",
             runbook="Check the init containers (model fetch, verify) and Triton's log; a model that fails to load stops the pod (exit on error).",
         ),
         _rule(
@@ -245,15 +275,36 @@ def alertmanager_config(topic_arn: str) -> dict[str, Any]:
     }
 
 
-def adapter_rule() -> dict[str, Any]:
-    """prometheus-adapter rule: average queue time per request, per pod (the spot HPA's metric)."""
+def _per_pod(series: str, name: str, query: str) -> dict[str, Any]:
     return {
-        "seriesQuery": 'nv_inference_queue_duration_us{namespace!="",pod!=""}',
+        "seriesQuery": series,
         "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
-        "name": {"matches": "nv_inference_queue_duration_us", "as": QUEUE_TIME_METRIC},
-        "metricsQuery": "sum(rate(nv_inference_queue_duration_us{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>) / "
-        "clamp_min(sum(rate(nv_inference_request_success{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>), 1)",
+        "name": {"matches": series.split("{", 1)[0], "as": name},
+        "metricsQuery": query,
     }
+
+
+def adapter_rules() -> list[dict[str, Any]]:
+    """prometheus-adapter rules, per pod: average queue time per request (batch models); waiting requests and the share
+    of KV-cache blocks in use (TensorRT-LLM's documented `nv_trt_llm_*` gauges)."""
+    return [
+        _per_pod(
+            'nv_inference_queue_duration_us{namespace!="",pod!=""}',
+            QUEUE_TIME_METRIC,
+            "sum(rate(nv_inference_queue_duration_us{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>) / "
+            "clamp_min(sum(rate(nv_inference_request_success{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>), 1)",
+        ),
+        _per_pod(
+            'nv_trt_llm_request_metrics{namespace!="",pod!="",request_type="waiting"}',
+            LLM_WAITING_METRIC,
+            'sum(nv_trt_llm_request_metrics{<<.LabelMatchers>>,request_type="waiting"}) by (<<.GroupBy>>)',
+        ),
+        _per_pod(
+            'nv_trt_llm_kv_cache_block_metrics{namespace!="",pod!="",kv_cache_block_type="fraction"}',
+            LLM_KV_CACHE_METRIC,
+            'max(nv_trt_llm_kv_cache_block_metrics{<<.LabelMatchers>>,kv_cache_block_type="fraction"}) by (<<.GroupBy>>)',
+        ),
+    ]
 
 
 class Monitoring(PlatformComponent):
@@ -343,7 +394,7 @@ class Monitoring(PlatformComponent):
             name,
             {
                 "prometheus": {"url": prometheus_url(name), "port": PROMETHEUS_PORT},
-                "rules": {"default": False, "custom": [adapter_rule()]},
+                "rules": {"default": False, "custom": adapter_rules()},
             },
             self.child(depends_on=[stack]),
         )
@@ -360,23 +411,24 @@ class Monitoring(PlatformComponent):
                 },
                 opts=after_stack,
             )
-        k8s.apiextensions.CustomResource(
-            f"{name}-triton",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata={"name": f"{name}-triton", "namespace": args.triton_namespace},
-            spec={
-                "selector": {"matchLabels": {APP_NAME_LABEL: "triton", APP_INSTANCE_LABEL: args.triton_service}},
-                "endpoints": [{"port": "metrics", "interval": "15s"}],
-            },
-            opts=after_stack,
-        )
+        for group in args.serving_groups:
+            k8s.apiextensions.CustomResource(
+                f"{name}-{group.service}",
+                api_version="monitoring.coreos.com/v1",
+                kind="ServiceMonitor",
+                metadata={"name": f"{name}-{group.service}", "namespace": group.namespace},
+                spec={
+                    "selector": {"matchLabels": {APP_NAME_LABEL: "triton", APP_INSTANCE_LABEL: group.service}},
+                    "endpoints": [{"port": "metrics", "interval": "15s"}],
+                },
+                opts=after_stack,
+            )
         k8s.apiextensions.CustomResource(
             f"{name}-alerts",
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
             metadata={"name": f"{name}-alerts", "namespace": name},
-            spec={"groups": [{"name": "gpu-inference", "rules": alert_rules(args.triton_namespace, args.thresholds)}]},
+            spec={"groups": [{"name": "gpu-inference", "rules": alert_rules([g.namespace for g in args.serving_groups], args.thresholds)}]},
             opts=after_stack,
         )
         dashboard: dict[str, Any] = {
@@ -429,7 +481,6 @@ class Monitoring(PlatformComponent):
         """5xx ratio, p99 response time and unhealthy targets on the ALB, to the alert topic (actions enabled)."""
         t = args.thresholds
         lb = {"LoadBalancer": args.load_balancer_arn_suffix}
-        target = {"LoadBalancer": args.load_balancer_arn_suffix, "TargetGroup": args.target_group_arn_suffix}
         common: dict[str, Any] = {
             "actions_enabled": True,
             "alarm_actions": [args.alert_topic_arn],
@@ -476,19 +527,20 @@ class Monitoring(PlatformComponent):
             **common,
             opts=self.child(),
         )
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-alb-unhealthy",
-            alarm_description="Triton targets failing /v2/health/ready",
-            comparison_operator="GreaterThanThreshold",
-            threshold=0,
-            namespace="AWS/ApplicationELB",
-            metric_name="UnHealthyHostCount",
-            statistic="Maximum",
-            period=60,
-            dimensions=target,
-            **common,
-            opts=self.child(),
-        )
+        for index, group in enumerate(args.serving_groups):
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-alb-unhealthy" if index == 0 else f"{name}-alb-unhealthy-{group.service}",
+                alarm_description=f"Triton targets of {group.service} failing /v2/health/ready",
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+                namespace="AWS/ApplicationELB",
+                metric_name="UnHealthyHostCount",
+                statistic="Maximum",
+                period=60,
+                dimensions={"LoadBalancer": args.load_balancer_arn_suffix, "TargetGroup": group.target_group_arn_suffix},
+                **common,
+                opts=self.child(),
+            )
 
 
 def dashboard_queries(dashboard: Path = DASHBOARD) -> list[str]:

@@ -19,13 +19,22 @@ TRITON_IMAGE_REPOSITORY = "nvcr.io/nvidia/tritonserver"
 TENSORRT_IMAGE_REPOSITORY = "nvcr.io/nvidia/tensorrt"
 MIN_RELEASE_HTTP_MAX_INPUT_SIZE = "25.06"
 """First Triton release with `--http-max-input-size` (server r25.06, src/command_line_parser.cc)."""
-_NGC_TAG = re.compile(r":(?P<release>\d{2}\.\d{2})-py3$")
+TRTLLM_FLAVOUR = "trtllm-python-"
+"""Tag flavour of the Triton images with the TensorRT-LLM backend; they hold only the TensorRT-LLM and Python backends
+(tensorrtllm_backend issue #401), so TensorRT-plan and ONNX models need the plain `-py3` image."""
+_NGC_TAG = re.compile(rf":(?P<release>\d{{2}}\.\d{{2}})-(?P<flavour>{TRTLLM_FLAVOUR})?py3$")
 
 
 def ngc_release(image: str) -> str | None:
-    """The NGC release (`YY.MM`) of an `nvcr.io/nvidia/<name>:YY.MM-py3` image, or None."""
+    """The NGC release (`YY.MM`) of an `nvcr.io/nvidia/<name>:YY.MM-py3` (or `-trtllm-python-py3`) image, or None."""
     match = _NGC_TAG.search(image)
     return match.group("release") if match else None
+
+
+def serves_tensorrt_llm(image: str) -> bool:
+    """The image is a Triton `YY.MM-trtllm-python-py3` (TensorRT-LLM and Python backends only)."""
+    match = _NGC_TAG.search(image)
+    return bool(match and match.group("flavour"))
 
 
 def bounds_http_input(image: str) -> bool:

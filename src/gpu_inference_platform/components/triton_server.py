@@ -27,6 +27,9 @@ from gpu_inference_platform.components.constants import (
     DEFAULT_AWS_CLI_IMAGE,
     GPU_RESOURCE,
     GPU_TOLERATION,
+    INSTANCE_TYPE_LABEL,
+    LLM_KV_CACHE_METRIC,
+    LLM_WAITING_METRIC,
     MODEL_TREE_ANNOTATION,
     QUEUE_TIME_METRIC,
     TRITON_GRPC_PORT,
@@ -36,6 +39,7 @@ from gpu_inference_platform.components.constants import (
     TRITON_READY_PATH,
 )
 from gpu_inference_platform.components.iam import service_account_role
+from gpu_inference_platform.components.model_manifest import MANIFEST_NAME
 from gpu_inference_platform.components.network_policies import NAMESPACE_NAME_LABEL, allow_ingress, deny_all_but_dns_and_https
 from gpu_inference_platform.components.pods import (
     RESTRICTED_CONTAINER_CONTEXT,
@@ -117,6 +121,21 @@ def serving_pod_issues(key: KeyPath, pods: ServingPodSettings) -> Iterator[Confi
 
 
 @dataclass(frozen=True)
+class LlmScaling:
+    """The spot HPA signal of a group serving TensorRT-LLM models: queue time barely moves for decoupled models."""
+
+    waiting_requests: float = 4
+    """Average generation requests waiting per replica (`nv_trt_llm_request_metrics{request_type="waiting"}`)."""
+    kv_cache_used_ratio: float = 0.85
+    """Average share of KV-cache blocks in use per replica (`nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="fraction"}`)."""
+
+
+def _milli(value: float) -> str:
+    """A Kubernetes quantity for a metric target (milli-units keep fractions exact)."""
+    return f"{round(value * 1000)}m"
+
+
+@dataclass(frozen=True)
 class TritonServerArgs:
     """Settings and wiring of the Triton deployment."""
 
@@ -162,8 +181,14 @@ class TritonServerArgs:
     """Triton's `--exit-timeout-secs`: how long in-flight requests may finish after the signal."""
     termination_grace_period_s: int = 60
     """Pod grace period: at least preStop + exit timeout, at most the 120 s spot notice."""
-    queue_time_target_us: int = 50_000
-    """Average queue time per request the spot HPA holds."""
+    queue_time_target_us: int | None = 50_000
+    """Average queue time per request the spot HPA holds (batch models); None leaves it out of the HPA."""
+    llm_scaling: LlmScaling | None = None
+    """Waiting-request and KV-cache targets of the spot HPA (TensorRT-LLM models). The HPA scales on the larger proposal."""
+    model_folders: Sequence[str] = ()
+    """Model folders of the build this server fetches, verifies and serves (a serving group's models). Default: the whole build."""
+    instance_types: Sequence[str] = ()
+    """Instance types the pods must run on (a serving group's GPU pool). Default: any GPU node of the fleet."""
     models_volume_gib: int = 8
     """Local volume the model build is copied to and verified on."""
     aws_cli_image: str = DEFAULT_AWS_CLI_IMAGE
@@ -178,6 +203,10 @@ class TritonServerArgs:
     def __post_init__(self) -> None:
         key = args_key("TritonServerArgs")
         issues = list(serving_pod_issues(key, self))
+        if self.queue_time_target_us is None and self.llm_scaling is None:
+            issues.append(ConfigIssue(key("queue_time_target_us"), None, "the spot HPA needs a signal: set it, llm_scaling, or both"))
+        if self.llm_scaling is not None and not (self.llm_scaling.waiting_requests > 0 and 0 < self.llm_scaling.kv_cache_used_ratio <= 1):
+            issues.append(ConfigIssue(key("llm_scaling"), self.llm_scaling, "waiting_requests must be above 0 and kv_cache_used_ratio in (0, 1]"))
         if self.gpus_per_replica < 1:
             issues.append(ConfigIssue(key("gpus_per_replica"), self.gpus_per_replica, "must be at least 1"))
         if self.max_input_bytes is not None:
@@ -252,14 +281,13 @@ class TritonServer(PlatformComponent):
         budget: dict[str, Any] = {"metadata": {"name": name, "namespace": name}, "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}}
         k8s.policy.v1.PodDisruptionBudget(name, opts=in_namespace, **budget)
         self._network_policies(name, args, labels, in_namespace)
-        queue_time = {"type": "AverageValue", "averageValue": str(args.queue_time_target_us)}
         autoscaler: dict[str, Any] = {
             "metadata": {"name": f"{name}-spot", "namespace": name},
             "spec": {
                 "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{name}-spot"},
                 "minReplicas": args.min_spot_replicas,
                 "maxReplicas": args.max_spot_replicas,
-                "metrics": [{"type": "Pods", "pods": {"metric": {"name": QUEUE_TIME_METRIC}, "target": queue_time}}],
+                "metrics": self._scaling_metrics(args),
                 "behavior": {
                     "scaleUp": {"stabilizationWindowSeconds": 0, "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]},
                     "scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
@@ -270,6 +298,16 @@ class TritonServer(PlatformComponent):
         self.role_arn = role.arn
         self.deployment_names = [f"{name}-floor", f"{name}-spot"]
         self.register_outputs(self.public_outputs())
+
+    @staticmethod
+    def _scaling_metrics(args: TritonServerArgs) -> list[dict[str, Any]]:
+        """Per-pod averages from prometheus-adapter: queue time (batch models), waiting requests and KV-cache use (LLMs)."""
+        targets: list[tuple[str, str]] = []
+        if args.queue_time_target_us is not None:
+            targets.append((QUEUE_TIME_METRIC, str(args.queue_time_target_us)))
+        if args.llm_scaling is not None:
+            targets += [(LLM_WAITING_METRIC, _milli(args.llm_scaling.waiting_requests)), (LLM_KV_CACHE_METRIC, _milli(args.llm_scaling.kv_cache_used_ratio))]
+        return [{"type": "Pods", "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": value}}} for name, value in targets]
 
     def _network_policies(self, name: str, args: TritonServerArgs, labels: dict[str, str], opts: pulumi.ResourceOptions) -> None:
         """Deny by default; clients reach 8000/8001 from `client_cidrs`, the metrics namespace scrapes 8002."""
@@ -313,12 +351,28 @@ class TritonServer(PlatformComponent):
         return k8s.apps.v1.Deployment(f"{name}-{tier}", opts=opts, **manifest)
 
     @staticmethod
-    def _placement(capacity_type: str) -> dict[str, Any]:
-        """The floor is pinned to its capacity type; the spot tier prefers spot but falls back to on-demand when spot is short."""
+    def _placement(capacity_type: str, instance_types: Sequence[str]) -> dict[str, Any]:
+        """Only the group's instance types (when given); the floor is pinned to its capacity type, the spot tier prefers spot
+        but falls back to on-demand when spot is short."""
+        placement: dict[str, Any] = {}
+        affinity: dict[str, Any] = {}
+        if instance_types:
+            only = {"matchExpressions": [{"key": INSTANCE_TYPE_LABEL, "operator": "In", "values": sorted(instance_types)}]}
+            affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": [only]}
         if capacity_type != "spot":
-            return {"nodeSelector": {CAPACITY_TYPE_LABEL: capacity_type}}
-        preference = {"matchExpressions": [{"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["spot"]}]}
-        return {"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": preference}]}}}
+            placement["nodeSelector"] = {CAPACITY_TYPE_LABEL: capacity_type}
+        else:
+            preference = {"matchExpressions": [{"key": CAPACITY_TYPE_LABEL, "operator": "In", "values": ["spot"]}]}
+            affinity["preferredDuringSchedulingIgnoredDuringExecution"] = [{"weight": 100, "preference": preference}]
+        if affinity:
+            placement["affinity"] = {"nodeAffinity": affinity}
+        return placement
+
+    @staticmethod
+    def _fetch_args(args: TritonServerArgs, bucket: str) -> list[str]:
+        """`aws s3 sync` of the build, or of only the manifest and the server's model folders."""
+        only = ["--exclude", "*", "--include", MANIFEST_NAME, *(arg for folder in args.model_folders for arg in ("--include", f"{folder}/*"))]
+        return ["s3", "sync", f"s3://{bucket}/{args.model_prefix}", _MODELS_DIR, *(only if args.model_folders else []), "--only-show-errors"]
 
     def _pod_spec(self, name: str, args: TritonServerArgs, labels: dict[str, str], bucket: str, capacity_type: str) -> dict[str, Any]:
         models = {"name": "models", "mountPath": _MODELS_DIR}
@@ -329,20 +383,18 @@ class TritonServer(PlatformComponent):
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": args.termination_grace_period_s,
             "securityContext": RESTRICTED_POD_CONTEXT,
-            **self._placement(capacity_type),
+            **self._placement(capacity_type, args.instance_types),
             "tolerations": [GPU_TOLERATION],
             "topologySpreadConstraints": [
                 {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": labels}}
                 for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
             ],
             "initContainers": [
-                aws_cli_container(
-                    "fetch-models", args.aws_cli_image, ["s3", "sync", f"s3://{bucket}/{args.model_prefix}", _MODELS_DIR, "--only-show-errors"], [models, tmp]
-                ),
+                aws_cli_container("fetch-models", args.aws_cli_image, self._fetch_args(args, bucket), [models, tmp]),
                 {
                     "name": "verify-models",
                     "image": args.image,
-                    "command": ["python3", f"{_VERIFIER_DIR}/model_manifest.py", _MODELS_DIR],
+                    "command": ["python3", f"{_VERIFIER_DIR}/model_manifest.py", _MODELS_DIR, *args.model_folders],
                     "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
                     "securityContext": RESTRICTED_CONTAINER_CONTEXT,
                     "resources": STEP_RESOURCES,

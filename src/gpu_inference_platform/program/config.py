@@ -9,13 +9,14 @@ as a `ConfigError`, which Pulumi prints without a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from gpu_inference_platform.components.budget_alarms import BudgetAlarmsArgs, budget_issues
@@ -30,18 +31,21 @@ from gpu_inference_platform.components.gpu_cluster import (
 from gpu_inference_platform.components.instances import INSTANCE_TYPES, instance_types_by_compute_capability
 from gpu_inference_platform.components.load_balancer import LoadBalancerArgs, load_balancer_issues
 from gpu_inference_platform.components.model_repository import ModelRepositoryArgs
-from gpu_inference_platform.components.monitoring import MonitoringArgs, monitoring_issues
+from gpu_inference_platform.components.monitoring import AlertThresholds, MonitoringArgs, monitoring_issues
 from gpu_inference_platform.components.network import MIN_AVAILABILITY_ZONES, NetworkArgs, carve_subnets, network_issues
 from gpu_inference_platform.components.spot_fleet import CapacityType, SpotFleetArgs, pool_issues
 from gpu_inference_platform.components.tensorrt_engines import (
     MIN_RELEASE_HTTP_MAX_INPUT_SIZE,
     TENSORRT_IMAGE_REPOSITORY,
     TRITON_IMAGE_REPOSITORY,
+    TRTLLM_FLAVOUR,
     bounds_http_input,
     ngc_release,
+    serves_tensorrt_llm,
 )
-from gpu_inference_platform.components.triton_server import TritonServerArgs, serving_pod_issues
+from gpu_inference_platform.components.triton_server import SPOT_NOTICE_S, LlmScaling, TritonServerArgs, serving_pod_issues
 from gpu_inference_platform.components.validation import ConfigError, ConfigIssue, config_key, default_of, parse_cidr
+from gpu_inference_platform.ops.modelbuild.catalog import ModelKind, public_models
 from gpu_inference_platform.program.regions import REGION_AVAILABILITY_ZONES
 
 __all__ = ["ConfigError", "ConfigIssue", "StackConfig", "load_stack_config", "parse_stack_config", "raw_config"]
@@ -56,6 +60,7 @@ PRODUCTION_MIN_RETENTION_DAYS = 365
 PRODUCTION_MIN_AVAILABILITY_ZONES = 3
 PRODUCTION_MIN_SERVING_REPLICAS = 3
 PRODUCTION_MIN_ACCESS_LOG_DAYS = 90
+DEFAULT_MAX_GENERATION_S = 45
 
 
 def _check_retention(days: int) -> int:
@@ -140,11 +145,25 @@ def _serving_default(field: str) -> Any:
     return default_of(TritonServerArgs, field)
 
 
-class ServingConfig(_Schema):
-    """The Triton deployment: image and how many replicas the fleet must be able to host (defaults: `TritonServerArgs`)."""
+GroupName = Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")]
+"""A serving group's name: its namespace, Service and component name (a DNS label of at most 20 characters)."""
+LEGACY_GROUP_NAME = "triton"
+"""The one group a `serving` object (the shape before serving groups) becomes; its resources keep their names."""
 
+
+class ServingGroupConfig(_Schema):
+    """One serving group: its models, GPU pool, replicas and scaling signal (defaults: `TritonServerArgs`).
+
+    Groups scale independently: an embedder on queue time, an LLM on waiting requests and KV-cache use.
+    """
+
+    name: GroupName = LEGACY_GROUP_NAME
+    models: list[str] | None = Field(default=None, min_length=1)
+    """Public models (ensembles, generation models) this group serves; their internal models come with them. Default: every public model."""
+    instance_types: list[str] | None = Field(default=None, min_length=1)
+    """The fleet's instance types this group's pods may run on. Default: every type of the fleet's pools."""
     triton_image: str
-    """Pinned `nvcr.io/nvidia/tritonserver:YY.MM-py3`; engines are built with the same YY.MM."""
+    """Pinned `nvcr.io/nvidia/tritonserver:YY.MM-py3` (`-trtllm-python-py3` for TensorRT-LLM models); engines are built with the same YY.MM."""
     gpus_per_replica: int = Field(default=_serving_default("gpus_per_replica"), ge=1, le=8)
     floor_replicas: int = Field(ge=0)
     """Always-on replicas, on the on-demand pool when there is one."""
@@ -163,7 +182,13 @@ class ServingConfig(_Schema):
     exit_timeout_s: int = Field(default=_serving_default("exit_timeout_s"), ge=1)
     termination_grace_period_s: int = Field(default=_serving_default("termination_grace_period_s"), ge=1)
     queue_time_target_ms: int = Field(default=_serving_default("queue_time_target_us") // 1000, ge=1)
-    """Average queue time per request the spot HPA holds."""
+    """Average queue time per request the spot HPA holds (groups serving batch models: embedders)."""
+    waiting_requests_target: Annotated[float, AfterValidator(_finite)] = Field(default=default_of(LlmScaling, "waiting_requests"), gt=0, le=1000)
+    """Average generation requests waiting per replica the spot HPA holds (groups serving generation models)."""
+    kv_cache_used_target: float = Field(default=default_of(LlmScaling, "kv_cache_used_ratio"), gt=0, le=1)
+    """Average share of KV-cache blocks in use per replica the spot HPA holds (groups serving generation models)."""
+    max_generation_s: int = Field(default=DEFAULT_MAX_GENERATION_S, ge=1, le=SPOT_NOTICE_S)
+    """The longest one generation may take: its drain, target-group deregistration and the ALB idle timeout cover it."""
 
 
 class LoadBalancerConfig(_Schema):
@@ -211,6 +236,8 @@ class MonitoringConfig(_Schema):
     storage_gib: int = Field(default=default_of(MonitoringArgs, "storage_gib"), ge=10, le=2000)
     p99_latency_ms: Annotated[float, AfterValidator(_finite)] = Field(default=250, gt=0)
     error_ratio: float = Field(default=0.01, gt=0, lt=1)
+    ttft_p95_ms: Annotated[float, AfterValidator(_finite)] = Field(default=default_of(AlertThresholds, "ttft_p95_s") * 1000, gt=0)
+    """p95 time to first token of a generation model that alerts."""
 
 
 class CiRunnerConfig(_Schema):
@@ -230,7 +257,8 @@ class StackConfig(_Schema):
     network: NetworkConfig
     cluster: ClusterConfig
     fleet: FleetConfig
-    serving: ServingConfig
+    serving: list[ServingGroupConfig] = Field(min_length=1)
+    """Serving groups; an object (the shape before groups) is one group named `triton` serving every public model."""
     model_repository: ModelRepositoryConfig
     load_balancer: LoadBalancerConfig
     budget: BudgetConfig
@@ -238,6 +266,11 @@ class StackConfig(_Schema):
     ci_runner: CiRunnerConfig | None = None
     allow_environment_mismatch: Annotated[str, Field(min_length=10)] | None = None
     """Why this stack's name does not start with its environment (otherwise an error: a copied file must not deploy prod as dev)."""
+
+    @field_validator("serving", mode="before")
+    @classmethod
+    def _one_group_from_an_object(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
 
     @property
     def production(self) -> bool:
@@ -247,6 +280,14 @@ class StackConfig(_Schema):
     def pool_zones(self, pool: GpuPoolConfig) -> list[str]:
         """The zones a GPU pool launches into."""
         return pool.availability_zones or self.network.availability_zones
+
+    def fleet_instance_types(self) -> list[str]:
+        """Every instance type of the fleet's pools, in pool order, without repeats."""
+        return list(dict.fromkeys(t for pool in self.named_pools().values() for t in pool.instance_types))
+
+    def group_instance_types(self, group: ServingGroupConfig) -> list[str]:
+        """The instance types a serving group's pods may run on."""
+        return group.instance_types or self.fleet_instance_types()
 
     def named_pools(self) -> dict[str, GpuPoolConfig]:
         """GPU pools by their config key (`spot`, `onDemand`)."""
@@ -313,8 +354,21 @@ def _retention(cfg: StackConfig) -> Iterator[ConfigIssue]:
             yield ConfigIssue(path, days, f"production keeps logs at least {PRODUCTION_MIN_RETENTION_DAYS} days")
 
 
+def public_model_kinds() -> dict[str, ModelKind]:
+    """Kind (embedding, generation) of every public model of `model_repo/`."""
+    return {name: model.kind for name, model in public_models().items()}
+
+
+def served_models(group: ServingGroupConfig) -> list[str]:
+    """The public models a group serves (all of them for a group that lists none)."""
+    return group.models if group.models is not None else sorted(public_models())
+
+
+def _group_key(index: int) -> str:
+    return f"{_SERVING}[{index}]"
+
+
 def _gpu_pools(cfg: StackConfig) -> Iterator[ConfigIssue]:
-    gpus_per_replica = cfg.serving.gpus_per_replica
     for key, pool in cfg.named_pools().items():
         path = f"{_FLEET}.{key}"
         capacity_type: CapacityType = "spot" if key == "spot" else "on-demand"
@@ -326,42 +380,77 @@ def _gpu_pools(cfg: StackConfig) -> Iterator[ConfigIssue]:
             gpu_limit=pool.gpu_limit,
             termination_grace_period_s=pool.termination_grace_period_s,
         )
-        for i, name in enumerate(pool.instance_types):
-            instance = INSTANCE_TYPES.get(name)
-            if instance is not None and instance.gpu is not None and instance.gpu.count < gpus_per_replica:
-                yield ConfigIssue(
-                    f"{path}.instanceTypes[{i}]", name, f"has {instance.gpu.count} GPU(s), fewer than serving.gpusPerReplica ({gpus_per_replica})"
-                )
         for i, zone in enumerate(pool.availability_zones or []):
             if zone not in cfg.network.availability_zones:
                 yield ConfigIssue(f"{path}.availabilityZones[{i}]", zone, f"not a zone of the network; allowed: {', '.join(cfg.network.availability_zones)}")
 
 
+def _group_type_keys(cfg: StackConfig, index: int) -> list[tuple[str, str]]:
+    """(key path, instance type) of every type a group may run on: its own list, or every pool's."""
+    group = cfg.serving[index]
+    if group.instance_types is not None:
+        return [(f"{_group_key(index)}.instanceTypes[{i}]", name) for i, name in enumerate(group.instance_types)]
+    return [(f"{_FLEET}.{key}.instanceTypes[{i}]", name) for key, pool in cfg.named_pools().items() for i, name in enumerate(pool.instance_types)]
+
+
+def _group_instance_types(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    """A group runs on types of the fleet with enough GPUs, CPU and memory for one replica; its floor finds an on-demand type."""
+    fleet = cfg.fleet_instance_types()
+    for index, group in enumerate(cfg.serving):
+        for path, name in _group_type_keys(cfg, index):
+            instance = INSTANCE_TYPES.get(name)
+            if name not in fleet:
+                yield ConfigIssue(path, name, f"not an instance type of the fleet's pools; allowed: {', '.join(fleet)}")
+            if instance is None:
+                continue
+            if instance.gpu is not None and instance.gpu.count < group.gpus_per_replica:
+                yield ConfigIssue(
+                    path, name, f"has {instance.gpu.count} GPU(s), fewer than gpusPerReplica of serving group {group.name} ({group.gpus_per_replica})"
+                )
+            fits_cpu = group.cpu_millicores <= instance.vcpus * 1000 - NODE_RESERVED_MILLICORES
+            if not fits_cpu or group.memory_gib > instance.memory_gib - NODE_RESERVED_GIB:
+                yield ConfigIssue(
+                    path,
+                    name,
+                    f"a replica of {group.name} ({group.cpu_millicores}m CPU, {group.memory_gib} GiB) does not fit its "
+                    f"{instance.vcpus} vCPU / {instance.memory_gib} GiB",
+                )
+        on_demand = cfg.fleet.on_demand
+        types = cfg.group_instance_types(group)
+        if on_demand is not None and group.floor_replicas > 0 and not set(types) & set(on_demand.instance_types):
+            yield ConfigIssue(
+                f"{_group_key(index)}.instanceTypes",
+                types,
+                f"the floor of {group.name} runs on-demand, but none of these types is in fleet.onDemand.instanceTypes ({', '.join(on_demand.instance_types)})",
+            )
+
+
 def _fleet_covers_serving(cfg: StackConfig) -> Iterator[ConfigIssue]:
-    serving = cfg.serving
-    if cfg.production and serving.floor_replicas + serving.min_spot_replicas < PRODUCTION_MIN_SERVING_REPLICAS:
-        yield ConfigIssue(
-            f"{_SERVING}.floorReplicas",
-            serving.floor_replicas,
-            f"production needs at least {PRODUCTION_MIN_SERVING_REPLICAS} replicas in total (floorReplicas + minSpotReplicas)",
-        )
+    groups = cfg.serving
     pairs = math.ceil(len(cfg.network.availability_zones) / 2)
-    if cfg.production and (cfg.fleet.on_demand is None or serving.floor_replicas < pairs):
-        yield ConfigIssue(
-            f"{_SERVING}.floorReplicas",
-            serving.floor_replicas,
-            f"production needs an on-demand floor of at least 1 replica per pair of zones ({pairs} for {len(cfg.network.availability_zones)} zones) "
-            "in an onDemand pool: spot can be reclaimed everywhere at once",
-        )
+    for index, group in enumerate(groups):
+        if cfg.production and group.floor_replicas + group.min_spot_replicas < PRODUCTION_MIN_SERVING_REPLICAS:
+            yield ConfigIssue(
+                f"{_group_key(index)}.floorReplicas",
+                group.floor_replicas,
+                f"production needs at least {PRODUCTION_MIN_SERVING_REPLICAS} replicas in total (floorReplicas + minSpotReplicas)",
+            )
+        if cfg.production and (cfg.fleet.on_demand is None or group.floor_replicas < pairs):
+            yield ConfigIssue(
+                f"{_group_key(index)}.floorReplicas",
+                group.floor_replicas,
+                f"production needs an on-demand floor of at least 1 replica per pair of zones ({pairs} for {len(cfg.network.availability_zones)} zones) "
+                "in an onDemand pool: spot can be reclaimed everywhere at once",
+            )
     floor_key, floor_pool = ("onDemand", cfg.fleet.on_demand) if cfg.fleet.on_demand else ("spot", cfg.fleet.spot)
-    floor_gpus = serving.floor_replicas * serving.gpus_per_replica
+    floor_gpus = sum(g.floor_replicas * g.gpus_per_replica for g in groups)
     if floor_pool.gpu_limit < floor_gpus:
         yield ConfigIssue(
             f"{_FLEET}.{floor_key}.gpuLimit",
             floor_pool.gpu_limit,
-            f"below the serving floor ({serving.floor_replicas} replicas x {serving.gpus_per_replica} GPU = {floor_gpus})",
+            f"below the serving floor ({_replica_sum(groups, lambda g: g.floor_replicas)} = {floor_gpus})",
         )
-    peak_gpus = (serving.floor_replicas + serving.max_spot_replicas) * serving.gpus_per_replica
+    peak_gpus = sum((g.floor_replicas + g.max_spot_replicas) * g.gpus_per_replica for g in groups)
     total = sum(pool.gpu_limit for pool in cfg.named_pools().values())
     if total < peak_gpus:
         yield ConfigIssue(f"{_FLEET}.spot.gpuLimit", cfg.fleet.spot.gpu_limit, f"the pools' limits ({total} GPUs) are below peak serving ({peak_gpus} GPUs)")
@@ -372,6 +461,10 @@ def _fleet_covers_serving(cfg: StackConfig) -> Iterator[ConfigIssue]:
             f"the pools' limits ({total} GPUs) leave no GPU for TensorRT engine builds at peak serving ({peak_gpus} GPUs): "
             f"a model change would time out; allow at least {peak_gpus + ENGINE_BUILD_GPUS}",
         )
+
+
+def _replica_sum(groups: list[ServingGroupConfig], replicas: Callable[[ServingGroupConfig], int]) -> str:
+    return " + ".join(f"{replicas(g)} replicas x {g.gpus_per_replica} GPU" for g in groups)
 
 
 def _engines_cover_fleet(cfg: StackConfig) -> Iterator[ConfigIssue]:
@@ -396,57 +489,107 @@ def _engines_cover_fleet(cfg: StackConfig) -> Iterator[ConfigIssue]:
             )
 
 
+def _pinned_release(path: str, image: str, repository: str) -> Iterator[ConfigIssue]:
+    release = ngc_release(image)
+    if release is None or not image.startswith(f"{repository}:"):
+        yield ConfigIssue(path, image, f"must be pinned to an NGC release: {repository}:YY.MM-py3 (never 'latest' or untagged)")
+
+
 def _images(cfg: StackConfig) -> Iterator[ConfigIssue]:
-    images = {
-        f"{_SERVING}.tritonImage": (cfg.serving.triton_image, TRITON_IMAGE_REPOSITORY),
-        f"{_MODELS}.tensorrtImage": (cfg.model_repository.tensorrt_image, TENSORRT_IMAGE_REPOSITORY),
-    }
-    releases = {}
-    for path, (image, repository) in images.items():
-        release = ngc_release(image)
-        if release is None or not image.startswith(f"{repository}:"):
-            yield ConfigIssue(path, image, f"must be pinned to an NGC release: {repository}:YY.MM-py3 (never 'latest' or untagged)")
-        else:
-            releases[path] = release
-    triton_release = releases.get(f"{_SERVING}.tritonImage")
-    if triton_release is not None and not bounds_http_input(cfg.serving.triton_image):
-        yield ConfigIssue(
-            f"{_SERVING}.tritonImage",
-            cfg.serving.triton_image,
-            f"release {triton_release} cannot bound request size (--http-max-input-size); use {MIN_RELEASE_HTTP_MAX_INPUT_SIZE} or later",
-        )
-    if len(set(releases.values())) > 1:
-        triton, tensorrt = releases.values()
-        yield ConfigIssue(
-            f"{_MODELS}.tensorrtImage",
-            cfg.model_repository.tensorrt_image,
-            f"TensorRT release {tensorrt} differs from the Triton release {triton}; plans only load in the TensorRT they were built with",
-        )
+    tensorrt_path, tensorrt_image = f"{_MODELS}.tensorrtImage", cfg.model_repository.tensorrt_image
+    yield from _pinned_release(tensorrt_path, tensorrt_image, TENSORRT_IMAGE_REPOSITORY)
+    kinds = public_model_kinds()
+    for index, group in enumerate(cfg.serving):
+        path, image = f"{_group_key(index)}.tritonImage", group.triton_image
+        issues = list(_pinned_release(path, image, TRITON_IMAGE_REPOSITORY))
+        yield from issues
+        if issues:
+            continue
+        triton_release = ngc_release(image)
+        if not bounds_http_input(image):
+            yield ConfigIssue(
+                path, image, f"release {triton_release} cannot bound request size (--http-max-input-size); use {MIN_RELEASE_HTTP_MAX_INPUT_SIZE} or later"
+            )
+        tensorrt_release = ngc_release(tensorrt_image)
+        if tensorrt_release is not None and tensorrt_release != triton_release:
+            yield ConfigIssue(
+                tensorrt_path,
+                tensorrt_image,
+                f"TensorRT release {tensorrt_release} differs from the Triton release {triton_release} of {group.name}; "
+                "plans only load in the TensorRT they were built with",
+            )
+        generation = sorted(m for m in served_models(group) if kinds.get(m) == "generation")
+        embedding = sorted(m for m in served_models(group) if kinds.get(m) == "embedding")
+        if generation and not serves_tensorrt_llm(image):
+            yield ConfigIssue(path, image, f"serves {', '.join(generation)} (TensorRT-LLM): use {TRITON_IMAGE_REPOSITORY}:{triton_release}-{TRTLLM_FLAVOUR}py3")
+        if embedding and serves_tensorrt_llm(image):
+            yield ConfigIssue(
+                path,
+                image,
+                f"the TensorRT-LLM image has only the TensorRT-LLM and Python backends, and {', '.join(embedding)} needs TensorRT: "
+                f"serve it from a group on {TRITON_IMAGE_REPOSITORY}:{triton_release}-py3",
+            )
 
 
 def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
-    serving = cfg.serving
-    if cfg.production and serving.model_control_mode != "none":
-        yield ConfigIssue(f"{_SERVING}.modelControlMode", serving.model_control_mode, "production serves a fixed repository; allowed: none")
-    yield from serving_pod_issues(config_key(_SERVING), serving)
-    if serving.pre_stop_sleep_s <= cfg.load_balancer.deregistration_delay_s:
-        yield ConfigIssue(
-            f"{_SERVING}.preStopSleepS",
-            serving.pre_stop_sleep_s,
-            f"must exceed loadBalancer.deregistrationDelayS ({cfg.load_balancer.deregistration_delay_s}) "
-            "so the ALB stops sending before Triton stops accepting",
-        )
-    for key, pool in cfg.named_pools().items():
-        for i, name in enumerate(pool.instance_types):
-            instance = INSTANCE_TYPES.get(name)
-            if instance is None:
-                continue
-            if serving.cpu_millicores > instance.vcpus * 1000 - NODE_RESERVED_MILLICORES or serving.memory_gib > instance.memory_gib - NODE_RESERVED_GIB:
-                yield ConfigIssue(
-                    f"{_FLEET}.{key}.instanceTypes[{i}]",
-                    name,
-                    f"a replica ({serving.cpu_millicores}m CPU, {serving.memory_gib} GiB) does not fit its {instance.vcpus} vCPU / {instance.memory_gib} GiB",
-                )
+    for index, group in enumerate(cfg.serving):
+        key = _group_key(index)
+        if cfg.production and group.model_control_mode != "none":
+            yield ConfigIssue(f"{key}.modelControlMode", group.model_control_mode, "production serves a fixed repository; allowed: none")
+        yield from serving_pod_issues(config_key(key), group)
+        if group.pre_stop_sleep_s <= cfg.load_balancer.deregistration_delay_s:
+            yield ConfigIssue(
+                f"{key}.preStopSleepS",
+                group.pre_stop_sleep_s,
+                f"must exceed loadBalancer.deregistrationDelayS ({cfg.load_balancer.deregistration_delay_s}) "
+                "so the ALB stops sending before Triton stops accepting",
+            )
+
+
+def _serving_groups(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    """Distinct group names; every public model served by exactly one group, every listed model a public one."""
+    kinds = public_model_kinds()
+    names = [group.name for group in cfg.serving]
+    for index, name in enumerate(names):
+        if names.index(name) != index:
+            yield ConfigIssue(f"{_group_key(index)}.name", name, "another group has this name (it is the group's namespace); names must be distinct")
+    owners: dict[str, list[str]] = {}
+    for index, group in enumerate(cfg.serving):
+        if group.models is None and len(cfg.serving) > 1:
+            yield ConfigIssue(f"{_group_key(index)}.models", None, "list this group's models: with several groups, each public model belongs to one")
+        for i, model in enumerate(group.models or []):
+            if model not in kinds:
+                yield ConfigIssue(f"{_group_key(index)}.models[{i}]", model, f"not a public model the gpu build serves; allowed: {', '.join(sorted(kinds))}")
+            owners.setdefault(model, []).append(group.name)
+    for model, groups in owners.items():
+        if len(groups) > 1:
+            yield ConfigIssue(_SERVING, model, f"served by several groups ({', '.join(groups)}); the load balancer routes each model to one group")
+    if all(group.models is not None for group in cfg.serving):
+        for model in sorted(kinds.keys() - owners.keys()):
+            yield ConfigIssue(_SERVING, model, "a public model no group serves; add it to one group's models", "warning")
+
+
+def _generation_groups(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    """A group serving an LLM drains, deregisters and keeps connections open longer than its longest generation."""
+    kinds = public_model_kinds()
+    for index, group in enumerate(cfg.serving):
+        if not any(kinds.get(m) == "generation" for m in served_models(group)):
+            continue
+        key, longest = _group_key(index), group.max_generation_s
+        if group.pre_stop_sleep_s + group.exit_timeout_s < longest:
+            yield ConfigIssue(
+                f"{key}.exitTimeoutS",
+                group.exit_timeout_s,
+                f"preStopSleepS + exitTimeoutS ({group.pre_stop_sleep_s + group.exit_timeout_s} s) is shorter than maxGenerationS ({longest}); "
+                "a generation in flight when the pod stops would be cut",
+            )
+        if cfg.load_balancer.idle_timeout_s <= longest:
+            yield ConfigIssue(
+                f"{_LB}.idleTimeoutS",
+                cfg.load_balancer.idle_timeout_s,
+                f"must exceed {group.name}'s maxGenerationS ({longest}): a non-streamed generation, and a stream waiting in queue or prefill, "
+                "sends nothing until it has tokens",
+            )
 
 
 def _deploy_path(cfg: StackConfig) -> Iterator[ConfigIssue]:
@@ -477,10 +620,13 @@ RULES: tuple[Rule, ...] = (
     _system_nodes,
     _retention,
     _gpu_pools,
+    _group_instance_types,
     _fleet_covers_serving,
     _engines_cover_fleet,
     _images,
     _serving_pods,
+    _serving_groups,
+    _generation_groups,
     _edge_and_spend,
     _deploy_path,
 )
@@ -534,18 +680,29 @@ def _stack_and_environment(cfg: StackConfig, stack: str) -> Iterator[ConfigIssue
         )
 
 
+def _unchanged(issue: ConfigIssue) -> ConfigIssue:
+    return issue
+
+
+def _legacy_serving_paths(issue: ConfigIssue) -> ConfigIssue:
+    """Name keys as a `serving` object (one group) spells them: `serving.x`, not `serving[0].x`."""
+    group = f"{_SERVING}[0]"
+    return dataclasses.replace(issue, path=_SERVING + issue.path.removeprefix(group)) if issue.path.startswith(group) else issue
+
+
 def parse_stack_config(raw: Mapping[str, Any], stack: str) -> tuple[StackConfig, list[ConfigIssue]]:
     """Validate a raw config tree (`aws:region` plus the project keys without their prefix) of the stack `stack`.
 
     Returns the config and its warnings; raises `ConfigError` with every error.
     """
+    as_written = _legacy_serving_paths if isinstance(raw.get("serving"), dict) else _unchanged
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([_issue_from_pydantic(e) for e in exc.errors()]) from None
+        raise ConfigError([as_written(_issue_from_pydantic(e)) for e in exc.errors()]) from None
     except RecursionError:
         raise ConfigError([ConfigIssue(PROJECT, "...", "a value is nested too deeply to be configuration")]) from None
-    issues = [*(issue for rule in RULES for issue in rule(config)), *_stack_and_environment(config, stack)]
+    issues = [as_written(issue) for issue in (*(issue for rule in RULES for issue in rule(config)), *_stack_and_environment(config, stack))]
     errors = [issue for issue in issues if issue.severity == "error"]
     if errors:
         raise ConfigError(errors)

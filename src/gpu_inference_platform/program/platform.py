@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,16 +16,25 @@ from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from gpu_inference_platform.components.iam import AccountContext
 from gpu_inference_platform.components.instances import instance_types_by_compute_capability
-from gpu_inference_platform.components.load_balancer import LoadBalancer, LoadBalancerArgs
+from gpu_inference_platform.components.load_balancer import LoadBalancer, LoadBalancerArgs, LoadBalancerBackend
 from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest, load_manifest
 from gpu_inference_platform.components.model_repository import EngineBuildArgs, ModelRepository, ModelRepositoryArgs
-from gpu_inference_platform.components.monitoring import AlertThresholds, Monitoring, MonitoringArgs
+from gpu_inference_platform.components.monitoring import AlertThresholds, MonitoredGroup, Monitoring, MonitoringArgs
 from gpu_inference_platform.components.network import Network, NetworkArgs
 from gpu_inference_platform.components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs
 from gpu_inference_platform.components.tensorrt_engines import load_engine_profiles
-from gpu_inference_platform.components.triton_server import TritonServer, TritonServerArgs
-from gpu_inference_platform.ops.modelbuild.spec import EmbeddingModelSpec, load_specs
-from gpu_inference_platform.program.config import PROJECT, ConfigError, ConfigIssue, GpuPoolConfig, StackConfig, load_stack_config
+from gpu_inference_platform.components.triton_server import LlmScaling, TritonServer, TritonServerArgs
+from gpu_inference_platform.ops.modelbuild.catalog import PublicModel, public_models
+from gpu_inference_platform.program.config import (
+    PROJECT,
+    ConfigError,
+    ConfigIssue,
+    GpuPoolConfig,
+    ServingGroupConfig,
+    StackConfig,
+    load_stack_config,
+    served_models,
+)
 
 MONITORING = "monitoring"
 """Name of the Monitoring component, and so of its namespace (Triton lets Prometheus scrape from it)."""
@@ -40,7 +50,8 @@ class Platform:
     cluster: GpuCluster
     fleet: SpotFleet
     models: ModelRepository
-    triton: TritonServer
+    serving: dict[str, TritonServer]
+    """Triton of each serving group, by group name (in config order)."""
     load_balancer: LoadBalancer
     budget: BudgetAlarms
     monitoring: Monitoring
@@ -86,6 +97,11 @@ def built_model_repository(config: StackConfig) -> Manifest:
     if not (build_dir / MANIFEST_NAME).is_file():
         raise ConfigError([ConfigIssue(path, settings.build_dir, f"no built repository ({MANIFEST_NAME}) there; {rebuild}")])
     manifest = load_manifest(build_dir)
+    folders = {path.split("/", 1)[0] for path in manifest.files}
+    for index, group in enumerate(config.serving):
+        missing = [folder for model in _served(group) for folder in model.folders if folder not in folders]
+        if missing:
+            raise ConfigError([ConfigIssue(f"{PROJECT}:serving[{index}].models", group.models, f"the build has no {', '.join(missing)}; {rebuild}")])
     built = sorted(set(manifest.engines.values()))
     if built != sorted(settings.engine_targets):
         raise ConfigError(
@@ -155,44 +171,68 @@ def model_repository_args(config: StackConfig, manifest: Manifest, cluster: Clus
     )
 
 
-def triton_args(config: StackConfig, models: ModelRepository, cluster: ClusterRef, specs: list[EmbeddingModelSpec]) -> TritonServerArgs:
-    """Triton serving the published build: floor on on-demand (when the fleet has it), elastic tier on spot; reading no request over the models' bound."""
-    serving = config.serving
+def _served(group: ServingGroupConfig) -> list[PublicModel]:
+    catalog = public_models()
+    return [catalog[name] for name in served_models(group)]
+
+
+def triton_args(config: StackConfig, group: ServingGroupConfig, models: ModelRepository, cluster: ClusterRef) -> TritonServerArgs:
+    """One serving group's Triton on the published build: its models only, on its instance types, floor on on-demand (when the fleet
+    has it) and an elastic tier on spot scaled on its signal (queue time for batch models, waiting requests and KV cache for LLMs)."""
+    served = _served(group)
+    kinds = {model.kind for model in served}
     return TritonServerArgs(
-        image=serving.triton_image,
+        image=group.triton_image,
         model_bucket=models.bucket_name,
         model_prefix=models.prefix,
         model_tree_hash=models.tree_hash,
         model_read_policy_arn=models.read_policy_arn,
         cluster=cluster,
         floor_capacity_type="on-demand" if config.fleet.on_demand is not None else "spot",
-        floor_replicas=serving.floor_replicas,
-        min_spot_replicas=serving.min_spot_replicas,
-        max_spot_replicas=serving.max_spot_replicas,
-        gpus_per_replica=serving.gpus_per_replica,
-        cpu_millicores=serving.cpu_millicores,
-        memory_gib=serving.memory_gib,
-        shm_mib=serving.shm_mib,
-        model_control_mode=serving.model_control_mode,
-        expected_model_load_s=serving.expected_model_load_s,
-        startup_probe_period_s=serving.startup_probe_period_s,
-        startup_probe_failure_threshold=serving.startup_probe_failure_threshold,
-        pre_stop_sleep_s=serving.pre_stop_sleep_s,
-        exit_timeout_s=serving.exit_timeout_s,
-        termination_grace_period_s=serving.termination_grace_period_s,
-        queue_time_target_us=serving.queue_time_target_ms * 1000,
+        floor_replicas=group.floor_replicas,
+        min_spot_replicas=group.min_spot_replicas,
+        max_spot_replicas=group.max_spot_replicas,
+        gpus_per_replica=group.gpus_per_replica,
+        cpu_millicores=group.cpu_millicores,
+        memory_gib=group.memory_gib,
+        shm_mib=group.shm_mib,
+        model_control_mode=group.model_control_mode,
+        expected_model_load_s=group.expected_model_load_s,
+        startup_probe_period_s=group.startup_probe_period_s,
+        startup_probe_failure_threshold=group.startup_probe_failure_threshold,
+        pre_stop_sleep_s=group.pre_stop_sleep_s,
+        exit_timeout_s=group.exit_timeout_s,
+        termination_grace_period_s=group.termination_grace_period_s,
+        queue_time_target_us=group.queue_time_target_ms * 1000 if "embedding" in kinds else None,
+        llm_scaling=LlmScaling(group.waiting_requests_target, group.kv_cache_used_target) if "generation" in kinds else None,
+        model_folders=[folder for model in served for folder in model.folders] if group.models is not None else [],
+        instance_types=group.instance_types or [],
         client_cidrs=[config.network.cidr],
         metrics_namespace=MONITORING,
-        max_input_bytes=max((spec.max_request_bytes for spec in specs), default=None),
+        max_input_bytes=max((model.max_request_bytes for model in served), default=None),
     )
 
 
 def load_balancer_args(
-    config: StackConfig, network: Network, cluster: ClusterRef, triton: TritonServer, account: AccountContext, *, specs: list[EmbeddingModelSpec]
+    config: StackConfig, network: Network, cluster: ClusterRef, serving: Mapping[str, TritonServer], account: AccountContext
 ) -> LoadBalancerArgs:
-    """The ALB in front of Triton: public subnets when internet-facing, private ones when internal; routes and WAF from the model declarations."""
+    """The ALB in front of the serving groups: public subnets when internet-facing, private ones when internal; each public model
+    routed to its group's target group (an LLM group drains for its longest generation); WAF from the model declarations."""
     edge = config.load_balancer
-    public = [spec for spec in specs if spec.public]
+    backends = []
+    for group in config.serving:
+        served, triton = _served(group), serving[group.name]
+        generation = [model.name for model in served if model.kind == "generation"]
+        backends.append(
+            LoadBalancerBackend(
+                name=group.name,
+                namespace=triton.namespace,
+                service=triton.service_name,
+                models=[model.name for model in served if model.kind == "embedding"],
+                generation_models=generation,
+                deregistration_delay_s=group.max_generation_s if generation else None,
+            )
+        )
     return LoadBalancerArgs(
         cluster=cluster,
         vpc_id=network.vpc_id,
@@ -202,10 +242,8 @@ def load_balancer_args(
         region=config.region,
         certificate_arn=edge.certificate_arn,
         allowed_cidrs=edge.allowed_cidrs,
-        triton_namespace=triton.namespace,
-        triton_service=triton.service_name,
-        public_models=[spec.ensemble for spec in public],
-        max_request_bytes=max((spec.max_request_bytes for spec in public), default=0),
+        backends=backends,
+        max_request_bytes=max((model.max_request_bytes for group in config.serving for model in _served(group)), default=0),
         requests_per_5_min_per_ip=edge.requests_per_5_min_per_ip,
         scheme=edge.scheme,
         deletion_protection=config.production,
@@ -230,20 +268,27 @@ def budget_args(config: StackConfig, fleet: SpotFleet, account: AccountContext) 
     )
 
 
-def monitoring_args(config: StackConfig, cluster: GpuCluster, triton: TritonServer, load_balancer: LoadBalancer, budget: BudgetAlarms) -> MonitoringArgs:
-    """Metrics, alert rules and alarms of the serving path, alerting on the budget's topic."""
+def monitoring_args(
+    config: StackConfig, cluster: GpuCluster, serving: Mapping[str, TritonServer], load_balancer: LoadBalancer, budget: BudgetAlarms
+) -> MonitoringArgs:
+    """Metrics, alert rules and alarms of every serving group, alerting on the budget's topic."""
     watch = config.monitoring
+    groups = [
+        MonitoredGroup(namespace=triton.namespace, service=triton.service_name, target_group_arn_suffix=load_balancer.target_group_arn_suffixes[name])
+        for name, triton in serving.items()
+    ]
+    queue_time_ms = 4 * min(group.queue_time_target_ms for group in config.serving)
     return MonitoringArgs(
         cluster=cluster.ref,
-        triton_namespace=triton.namespace,
-        triton_service=triton.service_name,
+        serving_groups=groups,
         alert_topic_arn=budget.topic_arn,
         load_balancer_arn_suffix=load_balancer.arn_suffix,
-        target_group_arn_suffix=load_balancer.target_group_arn_suffix,
         retention_days=watch.retention_days,
         storage_gib=watch.storage_gib,
         storage_class_name=cluster.storage_class_name,
-        thresholds=AlertThresholds(p99_latency_ms=watch.p99_latency_ms, error_ratio=watch.error_ratio, queue_time_ms=4 * config.serving.queue_time_target_ms),
+        thresholds=AlertThresholds(
+            p99_latency_ms=watch.p99_latency_ms, error_ratio=watch.error_ratio, queue_time_ms=queue_time_ms, ttft_p95_s=watch.ttft_p95_ms / 1000
+        ),
     )
 
 
@@ -272,7 +317,6 @@ def ci_runner_args(config: StackConfig, network: Network, account: AccountContex
 def build_platform(config: StackConfig) -> Platform:
     """Create every component of the stack described by `config`."""
     manifest = built_model_repository(config)
-    specs = load_specs()
     pulumi.runtime.register_stack_transformation(tag_transformation(stack_tags(config), enforce=True))
     account = AccountContext(
         account_id=aws.get_caller_identity_output().account_id,
@@ -290,19 +334,18 @@ def build_platform(config: StackConfig) -> Platform:
         model_repository_args(config, manifest, cluster.ref, account),
         pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[fleet])),
     )
-    triton = TritonServer(
-        "triton", triton_args(config, models, cluster.ref, specs), pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[fleet, models]))
-    )
-    after_triton = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[triton]))
-    load_balancer = LoadBalancer("alb", load_balancer_args(config, network, cluster.ref, triton, account, specs=specs), after_triton)
+    after_models = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[fleet, models]))
+    serving = {group.name: TritonServer(group.name, triton_args(config, group, models, cluster.ref), after_models) for group in config.serving}
+    after_serving = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=list(serving.values())))
+    load_balancer = LoadBalancer("alb", load_balancer_args(config, network, cluster.ref, serving, account), after_serving)
     budget = BudgetAlarms("budget", budget_args(config, fleet, account))
-    monitoring = Monitoring(MONITORING, monitoring_args(config, cluster, triton, load_balancer, budget), after_triton)
+    monitoring = Monitoring(MONITORING, monitoring_args(config, cluster, serving, load_balancer, budget), after_serving)
     return Platform(
         network=network,
         cluster=cluster,
         fleet=fleet,
         models=models,
-        triton=triton,
+        serving=serving,
         load_balancer=load_balancer,
         budget=budget,
         monitoring=monitoring,
@@ -325,7 +368,8 @@ def main() -> None:
     pulumi.export("modelBucket", platform.models.bucket_name)
     pulumi.export("modelPrefix", platform.models.prefix)
     pulumi.export("modelReadPolicyArn", platform.models.read_policy_arn)
-    pulumi.export("tritonNamespace", platform.triton.namespace)
+    pulumi.export("tritonNamespace", next(iter(platform.serving.values())).namespace)
+    pulumi.export("servingNamespaces", {name: triton.namespace for name, triton in platform.serving.items()})
     pulumi.export("endpoint", platform.load_balancer.dns_name)
     pulumi.export("alertTopicArn", platform.budget.topic_arn)
     pulumi.export("grafanaAdminPassword", platform.monitoring.grafana_admin_password)

@@ -112,7 +112,7 @@ def build_repository(
     ngc_release: str = "",
     generators: Sequence[GenerationModelSpec] = (),
 ) -> BuildResult:
-    """Build every ensemble in `specs` (and, for cpu, every model in `generators`) for `target` into one repository at `out`.
+    """Build every ensemble in `specs` (and every model in `generators` with this target) for `target` into one repository at `out`.
 
     Raises ParityError if an export does not reproduce torch (or a local TensorRT plan ONNX).
     """
@@ -141,7 +141,7 @@ def build_repository(
         weights = spec.weights_dir / "model.safetensors"
         source[f"{spec.ensemble}.weights_package"] = _package_pin(spec.weights_package)
         source[f"{spec.ensemble}.weights_sha256"] = sha256_file(weights)
-    built_generators = generators if target == "cpu" else ()
+    built_generators = [generator for generator in generators if target in generator.targets]
     for generator in built_generators:
         copy_sources(generator.model_folders, target, out)
         export_genai(generator, out / generator.name / "1" / ENGINE_FOLDER)

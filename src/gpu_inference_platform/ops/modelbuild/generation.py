@@ -41,6 +41,10 @@ class GenerationModelSpec:
     """Prompt plus generated tokens one request may reach (onnxruntime-genai's search.max_length)."""
     intra_op_threads: int = 1
     """ONNX Runtime threads of one decode step (onnxruntime-genai defaults to 1)."""
+    max_request_bytes: int = 8192
+    """Largest request body the load balancer's WAF and Triton's HTTP server let through."""
+    targets: tuple[str, ...] = ("cpu",)
+    """Build targets with a serving path for this model (cpu: onnxruntime-genai in the Python backend)."""
     public: bool = True
 
     @property
@@ -62,7 +66,8 @@ def load_generation_specs(model_repo: Path = MODEL_REPO) -> list[GenerationModel
     path = model_repo / GENERATORS_FILE
     if not path.exists():
         return []
-    specs = [GenerationModelSpec(name=name, **fields) for name, fields in yaml.safe_load(path.read_text()).items()]
+    document = yaml.safe_load(path.read_text())
+    specs = [GenerationModelSpec(name=name, **{**fields, "targets": tuple(fields.get("targets", ("cpu",)))}) for name, fields in document.items()]
     for spec in specs:
         if spec.precision not in PRECISIONS:
             raise ValueError(f"{GENERATORS_FILE}: {spec.name}.precision must be one of {', '.join(PRECISIONS)}, got {spec.precision!r}")
