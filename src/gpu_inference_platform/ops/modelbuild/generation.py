@@ -97,7 +97,7 @@ def export_genai(spec: GenerationModelSpec, out: Path) -> None:
         dequantize_gguf(spec, work / "hf")
         command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(work / "hf"), "-o", str(work / "onnx")]
         command += ["-p", spec.precision, "-e", "cpu", "-c", str(work / "cache")]
-        result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"{spec.name}: onnxruntime-genai's model builder failed:\n{result.stderr[-2000:]}")
         out.mkdir(parents=True, exist_ok=True)
