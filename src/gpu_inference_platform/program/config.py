@@ -45,7 +45,7 @@ from gpu_inference_platform.components.tensorrt_engines import (
 )
 from gpu_inference_platform.components.triton_server import SPOT_NOTICE_S, LlmScaling, TritonServerArgs, serving_pod_issues
 from gpu_inference_platform.components.validation import ConfigError, ConfigIssue, config_key, default_of, parse_cidr
-from gpu_inference_platform.ops.modelbuild.catalog import ModelKind, public_models
+from gpu_inference_platform.ops.modelbuild.catalog import PublicModel, public_models
 from gpu_inference_platform.program.regions import REGION_AVAILABILITY_ZONES
 
 __all__ = ["ConfigError", "ConfigIssue", "StackConfig", "load_stack_config", "parse_stack_config", "raw_config"]
@@ -354,14 +354,14 @@ def _retention(cfg: StackConfig) -> Iterator[ConfigIssue]:
             yield ConfigIssue(path, days, f"production keeps logs at least {PRODUCTION_MIN_RETENTION_DAYS} days")
 
 
-def public_model_kinds() -> dict[str, ModelKind]:
-    """Kind (embedding, generation) of every public model of `model_repo/`."""
-    return {name: model.kind for name, model in public_models().items()}
+def served_public_models(group: ServingGroupConfig) -> list[PublicModel]:
+    """The public models a group serves, in its order (all of them for a group that lists none).
 
-
-def served_models(group: ServingGroupConfig) -> list[str]:
-    """The public models a group serves (all of them for a group that lists none)."""
-    return group.models if group.models is not None else sorted(public_models())
+    Names the catalog lacks are left out here; `_serving_groups` reports them.
+    """
+    catalog = public_models()
+    names = group.models if group.models is not None else sorted(catalog)
+    return [catalog[name] for name in names if name in catalog]
 
 
 def _group_key(index: int) -> str:
@@ -498,7 +498,6 @@ def _pinned_release(path: str, image: str, repository: str) -> Iterator[ConfigIs
 def _images(cfg: StackConfig) -> Iterator[ConfigIssue]:
     tensorrt_path, tensorrt_image = f"{_MODELS}.tensorrtImage", cfg.model_repository.tensorrt_image
     yield from _pinned_release(tensorrt_path, tensorrt_image, TENSORRT_IMAGE_REPOSITORY)
-    kinds = public_model_kinds()
     for index, group in enumerate(cfg.serving):
         path, image = f"{_group_key(index)}.tritonImage", group.triton_image
         issues = list(_pinned_release(path, image, TRITON_IMAGE_REPOSITORY))
@@ -518,8 +517,9 @@ def _images(cfg: StackConfig) -> Iterator[ConfigIssue]:
                 f"TensorRT release {tensorrt_release} differs from the Triton release {triton_release} of {group.name}; "
                 "plans only load in the TensorRT they were built with",
             )
-        generation = sorted(m for m in served_models(group) if kinds.get(m) == "generation")
-        embedding = sorted(m for m in served_models(group) if kinds.get(m) == "embedding")
+        served = served_public_models(group)
+        generation = sorted(model.name for model in served if model.kind == "generation")
+        embedding = sorted(model.name for model in served if model.kind == "embedding")
         if generation and not serves_tensorrt_llm(image):
             yield ConfigIssue(path, image, f"serves {', '.join(generation)} (TensorRT-LLM): use {TRITON_IMAGE_REPOSITORY}:{triton_release}-{TRTLLM_FLAVOUR}py3")
         if embedding and serves_tensorrt_llm(image):
@@ -548,7 +548,7 @@ def _serving_pods(cfg: StackConfig) -> Iterator[ConfigIssue]:
 
 def _serving_groups(cfg: StackConfig) -> Iterator[ConfigIssue]:
     """Distinct group names; every public model served by exactly one group, every listed model a public one."""
-    kinds = public_model_kinds()
+    catalog = public_models()
     names = [group.name for group in cfg.serving]
     for index, name in enumerate(names):
         if names.index(name) != index:
@@ -558,22 +558,21 @@ def _serving_groups(cfg: StackConfig) -> Iterator[ConfigIssue]:
         if group.models is None and len(cfg.serving) > 1:
             yield ConfigIssue(f"{_group_key(index)}.models", None, "list this group's models: with several groups, each public model belongs to one")
         for i, model in enumerate(group.models or []):
-            if model not in kinds:
-                yield ConfigIssue(f"{_group_key(index)}.models[{i}]", model, f"not a public model the gpu build serves; allowed: {', '.join(sorted(kinds))}")
+            if model not in catalog:
+                yield ConfigIssue(f"{_group_key(index)}.models[{i}]", model, f"not a public model the gpu build serves; allowed: {', '.join(sorted(catalog))}")
             owners.setdefault(model, []).append(group.name)
     for model, groups in owners.items():
         if len(groups) > 1:
             yield ConfigIssue(_SERVING, model, f"served by several groups ({', '.join(groups)}); the load balancer routes each model to one group")
     if all(group.models is not None for group in cfg.serving):
-        for model in sorted(kinds.keys() - owners.keys()):
+        for model in sorted(catalog.keys() - owners.keys()):
             yield ConfigIssue(_SERVING, model, "a public model no group serves; add it to one group's models", "warning")
 
 
 def _generation_groups(cfg: StackConfig) -> Iterator[ConfigIssue]:
     """A group serving an LLM drains, deregisters and keeps connections open longer than its longest generation."""
-    kinds = public_model_kinds()
     for index, group in enumerate(cfg.serving):
-        if not any(kinds.get(m) == "generation" for m in served_models(group)):
+        if not any(model.kind == "generation" for model in served_public_models(group)):
             continue
         key, longest = _group_key(index), group.max_generation_s
         if group.pre_stop_sleep_s + group.exit_timeout_s < longest:

@@ -24,7 +24,6 @@ from gpu_inference_platform.components.network import Network, NetworkArgs
 from gpu_inference_platform.components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs
 from gpu_inference_platform.components.tensorrt_engines import load_engine_profiles
 from gpu_inference_platform.components.triton_server import LlmScaling, TritonServer, TritonServerArgs
-from gpu_inference_platform.ops.modelbuild.catalog import PublicModel, public_models
 from gpu_inference_platform.program.config import (
     PROJECT,
     ConfigError,
@@ -33,7 +32,7 @@ from gpu_inference_platform.program.config import (
     ServingGroupConfig,
     StackConfig,
     load_stack_config,
-    served_models,
+    served_public_models,
 )
 
 MONITORING = "monitoring"
@@ -99,7 +98,7 @@ def built_model_repository(config: StackConfig) -> Manifest:
     manifest = load_manifest(build_dir)
     folders = {path.split("/", 1)[0] for path in manifest.files}
     for index, group in enumerate(config.serving):
-        missing = [folder for model in _served(group) for folder in model.folders if folder not in folders]
+        missing = [folder for model in served_public_models(group) for folder in model.folders if folder not in folders]
         if missing:
             raise ConfigError([ConfigIssue(f"{PROJECT}:serving[{index}].models", group.models, f"the build has no {', '.join(missing)}; {rebuild}")])
     built = sorted(set(manifest.engines.values()))
@@ -171,15 +170,10 @@ def model_repository_args(config: StackConfig, manifest: Manifest, cluster: Clus
     )
 
 
-def _served(group: ServingGroupConfig) -> list[PublicModel]:
-    catalog = public_models()
-    return [catalog[name] for name in served_models(group)]
-
-
 def triton_args(config: StackConfig, group: ServingGroupConfig, models: ModelRepository, cluster: ClusterRef) -> TritonServerArgs:
     """One serving group's Triton on the published build: its models only, on its instance types, floor on on-demand (when the fleet
     has it) and an elastic tier on spot scaled on its signal (queue time for batch models, waiting requests and KV cache for LLMs)."""
-    served = _served(group)
+    served = served_public_models(group)
     kinds = {model.kind for model in served}
     return TritonServerArgs(
         image=group.triton_image,
@@ -221,7 +215,7 @@ def load_balancer_args(
     edge = config.load_balancer
     backends = []
     for group in config.serving:
-        served, triton = _served(group), serving[group.name]
+        served, triton = served_public_models(group), serving[group.name]
         generation = [model.name for model in served if model.kind == "generation"]
         backends.append(
             LoadBalancerBackend(
@@ -243,7 +237,7 @@ def load_balancer_args(
         certificate_arn=edge.certificate_arn,
         allowed_cidrs=edge.allowed_cidrs,
         backends=backends,
-        max_request_bytes=max((model.max_request_bytes for group in config.serving for model in _served(group)), default=0),
+        max_request_bytes=max((model.max_request_bytes for group in config.serving for model in served_public_models(group)), default=0),
         requests_per_5_min_per_ip=edge.requests_per_5_min_per_ip,
         scheme=edge.scheme,
         deletion_protection=config.production,
