@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from types import ModuleType
 
+import onnx
+import onnxruntime_genai
 import pytest
 
 from gpu_inference_platform.components.model_manifest import diff, file_hashes, load_manifest, write_manifest
@@ -63,6 +65,12 @@ def test_the_int4_export_is_reproducible(tmp_path: Path) -> None:
     assert {f"smollm2_generate/1/model/{path}": digest for path, digest in file_hashes(tmp_path / "model").items()} == built
     assert len(built) == 5
     assert '"intra_op_num_threads": 2' in (tmp_path / "model" / "genai_config.json").read_text()
+
+
+def test_the_export_does_not_stamp_this_checkouts_commit() -> None:
+    """The builder stamps a Git commit into model.onnx; it must be the wheel's, or every commit here would change the build."""
+    graph = onnx.load(str(CPU_BUILD / "smollm2_generate/1/model/model.onnx"), load_external_data=False)
+    assert graph.producer_version == f"{onnxruntime_genai.__version__}+{onnxruntime_genai.__commit__[:7]}"
 
 
 @pytest.fixture(scope="module")

@@ -97,7 +97,10 @@ def export_genai(spec: GenerationModelSpec, out: Path) -> None:
         dequantize_gguf(spec, work / "hf")
         command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(work / "hf"), "-o", str(work / "onnx")]
         command += ["-p", spec.precision, "-e", "cpu", "-c", str(work / "cache")]
-        result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}, check=False)
+        # The builder stamps `git rev-parse HEAD`, run five folders above its own file, into model.onnx: inside a
+        # checkout's .venv that is the checkout's commit, so every commit would change the build. No Git: the wheel's commit.
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "GIT_DIR": os.devnull}
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"{spec.name}: onnxruntime-genai's model builder failed:\n{result.stderr[-2000:]}")
         out.mkdir(parents=True, exist_ok=True)
