@@ -157,7 +157,7 @@ CASES = [
     # 5. GPUs per pod larger than an instance type of the pool
     (
         "dev",
-        set_key("serving.gpusPerReplica", 4),
+        set_key("serving.0.gpusPerReplica", 4),
         f"{FLEET}.spot.instanceTypes[0] = 'g4dn.xlarge': has 1 GPU(s), fewer than gpusPerReplica of serving group triton (4)",
     ),
     # 6. mixed CPU architectures
@@ -178,14 +178,14 @@ CASES = [
         f"{FLEET}.spot.availabilityZones[1] = 'us-east-1c': not a zone of the network; allowed: us-east-1a, us-east-1b",
     ),
     # 9. replica bounds; limits below what serving needs
-    ("dev", set_key("serving.minSpotReplicas", 2), f"{SERVING}.minSpotReplicas = 2: greater than maxSpotReplicas (1)"),
-    ("staging", set_key("serving.floorReplicas", 3), f"{FLEET}.onDemand.gpuLimit = 2: below the serving floor (3 replicas x 1 GPU = 3)"),
-    ("dev", set_key("serving.maxSpotReplicas", 5), f"{FLEET}.spot.gpuLimit = 3: the pools' limits (3 GPUs) are below peak serving (6 GPUs)"),
+    ("dev", set_key("serving.0.minSpotReplicas", 2), f"{SERVING}[0].minSpotReplicas = 2: greater than maxSpotReplicas (1)"),
+    ("staging", set_key("serving.0.floorReplicas", 3), f"{FLEET}.onDemand.gpuLimit = 2: below the serving floor (3 replicas x 1 GPU + 1 replicas x 1 GPU = 4)"),
+    ("dev", set_key("serving.0.maxSpotReplicas", 5), f"{FLEET}.spot.gpuLimit = 5: the pools' limits (5 GPUs) are below peak serving (8 GPUs)"),
     (
         "dev",
-        set_key("fleet.spot.gpuLimit", 2),
-        f"{FLEET}.spot.gpuLimit = 2: the pools' limits (2 GPUs) leave no GPU for TensorRT engine builds at peak serving (2 GPUs): "
-        "a model change would time out; allow at least 3",
+        set_key("fleet.spot.gpuLimit", 4),
+        f"{FLEET}.spot.gpuLimit = 4: the pools' limits (4 GPUs) leave no GPU for TensorRT engine builds at peak serving (4 GPUs): "
+        "a model change would time out; allow at least 5",
     ),
     # 10. prod needs 3 serving replicas
     (
@@ -228,6 +228,7 @@ def test_bad_input_gives_clear_error(stack: str, mutate: Any, expected: str) -> 
 def test_single_family_spot_pool_is_a_warning_not_an_error() -> None:
     def one_family(raw: dict[str, Any]) -> None:
         raw["fleet"]["spot"]["instanceTypes"] = ["g5.xlarge", "g5.2xlarge"]
+        raw["serving"][1]["instanceTypes"] = ["g5.xlarge"]
         raw["modelRepository"]["engineTargets"] = ["8.6"]
 
     assert config_issues("dev", one_family) == [

@@ -59,6 +59,27 @@ ADDED = {
     ("aws:lb/listenerRule:ListenerRule", "alb-model-minilm_embed"),
     ("aws:wafv2/webAcl:WebAcl", "alb"),
     ("aws:wafv2/webAclAssociation:WebAclAssociation", "alb"),
+    # LLM serving (issue 15): the `llm` group of every committed stack, its routes and target group, its scrape and alarm.
+    ("gpuinfra:tritonserver:TritonServer", "llm"),
+    ("kubernetes:core/v1:Namespace", "llm"),
+    ("kubernetes:core/v1:Service", "llm"),
+    ("kubernetes:core/v1:ServiceAccount", "llm"),
+    ("kubernetes:core/v1:ConfigMap", "llm-verifier"),
+    ("aws:iam/role:Role", "llm"),
+    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "llm-models-read"),
+    ("kubernetes:apps/v1:Deployment", "llm-floor"),
+    ("kubernetes:apps/v1:Deployment", "llm-spot"),
+    ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "llm-spot"),
+    ("kubernetes:policy/v1:PodDisruptionBudget", "llm"),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-clients"),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-default-deny"),
+    ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "llm-dns-and-https"),
+    ("aws:lb/targetGroup:TargetGroup", "alb-llm"),
+    ("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "alb-llm"),
+    ("aws:lb/listenerRule:ListenerRule", "alb-model-smollm2_generate"),
+    ("aws:lb/listenerRule:ListenerRule", "alb-model-smollm2_generate-versions"),
+    ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-llm"),
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-unhealthy-llm"),
 }
 """Resources added on purpose after the snapshot: new, so nothing of the old state is replaced by them."""
 

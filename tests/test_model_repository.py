@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -45,6 +46,8 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             ("kubernetes:core/v1:ServiceAccount", "models-engine-builder"),
             (JOB, f"models-trt-{short}-cc86"),
             (JOB, f"models-trt-{short}-cc89"),
+            (JOB, f"models-trtllm-{short}-smollm2-tensorrt-llm-cc86-tp1"),
+            (JOB, f"models-trtllm-{short}-smollm2-tensorrt-llm-cc89-tp1"),
         ]
         + [(OBJECT, f"models-{short}-{path}") for path in [*manifest.files, "manifest.json"]]
     )
@@ -132,7 +135,10 @@ def test_engine_builder_may_write_only_its_plans(plans: dict[str, Plan]) -> None
     assert statements["WritePlans"]["Resource"] == [
         f"{bucket_arn}/{prefix}minilm_encoder/1/model_cc8.6.plan",
         f"{bucket_arn}/{prefix}minilm_encoder/1/model_cc8.9.plan",
-    ]
+        f"{bucket_arn}/{prefix}smollm2_tensorrt_llm/1/cc8.6-tp1/*",
+        f"{bucket_arn}/{prefix}smollm2_tensorrt_llm/1/cc8.9-tp1/*",
+    ], "each plan, and only the inside of each TensorRT-LLM engine folder"
+    assert statements["ListBuild"]["Condition"] == {"StringLike": {"s3:prefix": f"{prefix}*"}}, "folder copies list this build only"
     trust = json.loads(plan.get("aws:iam/role:Role", "models-engine-builder").inputs["assumeRolePolicy"])["Statement"][0]
     assert "system:serviceaccount:models-engines:models-engine-builder" in trust["Condition"]["StringEquals"].values()
 
@@ -165,7 +171,60 @@ def test_engine_jobs_build_each_plan_on_its_gpu_family(plans: dict[str, Plan]) -
 def test_job_names_are_content_addressed(plans: dict[str, Plan]) -> None:
     dev, prod = _manifest("dev"), _manifest("prod")
     assert dev.tree_hash != prod.tree_hash
-    assert sorted(r.inputs["metadata"]["name"] for r in plans["dev"].of_type(JOB)) == [f"trt-{dev.short_hash}-cc{cc}" for cc in ("75", "86", "89")]
+    assert sorted(r.inputs["metadata"]["name"] for r in plans["dev"].of_type(JOB)) == [
+        *(f"trt-{dev.short_hash}-cc{cc}" for cc in ("75", "86", "89")),
+        *(f"trtllm-{dev.short_hash}-smollm2-tensorrt-llm-cc{cc}-tp1" for cc in ("86", "89")),
+    ], "no TensorRT-LLM engine for 7.5 (T4): TensorRT-LLM does not support it"
+
+
+def test_llm_engine_jobs_compile_the_checkpoint_on_each_gpu_family(plans: dict[str, Plan]) -> None:
+    """Per (compute capability x tensor-parallel size x release): the checkpoint -> TensorRT-LLM checkpoint -> trtllm-build, on that family."""
+    plan = plans["prod"]
+    manifest = _manifest("prod")
+    bucket = plan.get("aws:s3/bucket:Bucket", "models-bucket").outputs["bucket"]
+    job = plan.get(JOB, f"models-trtllm-{manifest.short_hash}-smollm2-tensorrt-llm-cc89-tp1")
+    pod = job.inputs["spec"]["template"]["spec"]
+    affinity = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"]
+    assert affinity == [{"key": "node.kubernetes.io/instance-type", "operator": "In", "values": ["g6.xlarge", "g6e.xlarge"]}]
+    fetch, build = pod["initContainers"]
+    (upload,) = pod["containers"]
+    s3 = f"s3://{bucket}/models/{manifest.tree_hash}"
+    assert fetch["command"] == ["aws", "s3", "cp", "--recursive", f"{s3}/checkpoints/smollm2_generate/", "/work/hf"]
+    assert build["image"] == "nvcr.io/nvidia/tritonserver:25.06-trtllm-python-py3", "the TensorRT-LLM of the image that serves the engine"
+    shell, flag, script = build["command"]
+    assert (shell, flag) == ("sh", "-c")
+    convert, trtllm_build = script.split(" && ")
+    assert convert == shlex.join(
+        [
+            "python3",
+            "-c",
+            "from tensorrt_llm.mapping import Mapping\n"
+            "from tensorrt_llm.models import LLaMAForCausalLM\n"
+            "for rank in range(1):\n"
+            "    mapping = Mapping(world_size=1, rank=rank, tp_size=1)\n"
+            '    model = LLaMAForCausalLM.from_hugging_face("/work/hf", "float16", mapping=mapping)\n'
+            '    model.save_checkpoint("/work/checkpoint", save_config=rank == 0)\n',
+        ]
+    )
+    assert trtllm_build.split() == [
+        "trtllm-build",
+        "--checkpoint_dir=/work/checkpoint",
+        "--output_dir=/work/engine",
+        "--gemm_plugin=float16",
+        "--gpt_attention_plugin=float16",
+        "--kv_cache_type=paged",
+        "--remove_input_padding=enable",
+        "--context_fmha=enable",
+        "--max_batch_size=64",
+        "--max_input_len=1536",
+        "--max_seq_len=2048",
+        "--workers=1",
+    ]
+    assert build["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert build["env"] == [{"name": "HOME", "value": "/tmp"}] and build["securityContext"]["readOnlyRootFilesystem"] is True
+    key = plan.get("aws:kms/key:Key", "models-bucket").outputs["arn"]
+    target = f"{s3}/smollm2_tensorrt_llm/1/cc8.9-tp1/"
+    assert upload["command"] == ["aws", "s3", "cp", "--recursive", "/work/engine", target, "--sse", "aws:kms", "--sse-kms-key-id", key]
 
 
 def _program() -> Any:
@@ -203,8 +262,8 @@ M = "gpu-inference-platform:modelRepository"
         ),
         (
             "dev",
-            set_key("serving.tritonImage", "nvcr.io/nvidia/tritonserver:latest"),
-            "gpu-inference-platform:serving.tritonImage = 'nvcr.io/nvidia/tritonserver:latest': must be pinned to an NGC release: nvcr.io/nvidia/tritonserver:YY.MM-py3 (never 'latest' or untagged)",
+            set_key("serving.0.tritonImage", "nvcr.io/nvidia/tritonserver:latest"),
+            "gpu-inference-platform:serving[0].tritonImage = 'nvcr.io/nvidia/tritonserver:latest': must be pinned to an NGC release: nvcr.io/nvidia/tritonserver:YY.MM-py3 (never 'latest' or untagged)",
         ),
         (
             "prod",

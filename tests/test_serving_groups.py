@@ -18,21 +18,12 @@ from tests.conftest import ROOT, config_issues, valid_config
 
 S = "gpu-inference-platform:serving"
 TRTLLM_IMAGE = "nvcr.io/nvidia/tritonserver:25.06-trtllm-python-py3"
-CHAT = PublicModel("chat", "generation", ("chat", "chat_tensorrt_llm"), 8192)
-"""A generation model with a gpu target, as the TensorRT-LLM path declares one."""
-
-
-@pytest.fixture
-def with_chat(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The model catalog plus `chat` (the committed generation model has no gpu target yet)."""
-    catalog = {**stack_config.public_models(), "chat": CHAT}
-    monkeypatch.setattr(stack_config, "public_models", lambda: catalog)
 
 
 def _llm_group(**changes: Any) -> dict[str, Any]:
     group = {
         "name": "llm",
-        "models": ["chat"],
+        "models": ["smollm2_generate"],
         "instanceTypes": ["g6e.xlarge"],
         "tritonImage": TRTLLM_IMAGE,
         "floorReplicas": 2,
@@ -47,9 +38,8 @@ def _llm_group(**changes: Any) -> dict[str, Any]:
 
 def _with_groups(*groups: dict[str, Any]) -> Any:
     def mutate(raw: dict[str, Any]) -> None:
-        raw["serving"] = [*raw["serving"], *groups]
+        raw["serving"] = [raw["serving"][0], *groups]  # the embedder, then these in place of the committed LLM group
         raw["fleet"]["spot"]["gpuLimit"] = 24
-        raw["fleet"]["onDemand"]["instanceTypes"] = [*raw["fleet"]["onDemand"]["instanceTypes"], "g6e.xlarge"]
         raw["fleet"]["onDemand"]["gpuLimit"] = 8
 
     return mutate
@@ -57,23 +47,35 @@ def _with_groups(*groups: dict[str, Any]) -> Any:
 
 def test_the_committed_stacks_parse_into_groups() -> None:
     prod = valid_config("prod").serving
-    assert [(g.name, g.models, g.instance_types) for g in prod] == [("triton", ["minilm_embed"], ["g6.xlarge", "g5.xlarge"])]
-    (dev,) = valid_config("dev").serving
-    assert (dev.name, dev.models, dev.instance_types) == ("triton", None, None), "a serving object is one group serving every public model"
+    assert [(g.name, g.models, g.instance_types) for g in prod] == [
+        ("triton", ["minilm_embed"], ["g6.xlarge", "g5.xlarge"]),
+        ("llm", ["smollm2_generate"], ["g6e.xlarge"]),
+    ]
+    dev = valid_config("dev").serving
+    assert [(g.name, g.models, g.instance_types) for g in dev] == [
+        ("triton", ["minilm_embed"], None),
+        ("llm", ["smollm2_generate"], ["g6.xlarge", "g5.xlarge"]),
+    ], "dev: two groups on one pool (the TensorRT-LLM image cannot serve the embedder's plan)"
+
+
+def test_a_serving_object_is_one_group_serving_every_public_model() -> None:
+    def object_form(raw: dict[str, Any]) -> None:
+        raw["serving"] = {key: value for key, value in raw["serving"][0].items() if key not in ("name", "models")}
+
+    found = config_issues("dev", object_form)
+    assert f"{S}.tritonImage = 'nvcr.io/nvidia/tritonserver:25.06-py3': serves smollm2_generate (TensorRT-LLM): use {TRTLLM_IMAGE}" in found
 
 
 def test_a_model_the_gpu_build_cannot_serve_is_named() -> None:
-    assert config_issues("prod", _with_groups(_llm_group(models=["smollm2_generate"]))) == [
-        f"{S}[1].models[0] = 'smollm2_generate': not a public model the gpu build serves; allowed: minilm_embed",
+    assert config_issues("prod", _with_groups(_llm_group(models=["minilm_encoder"]))) == [
+        f"{S}[1].models[0] = 'minilm_encoder': not a public model the gpu build serves; allowed: minilm_embed, smollm2_generate",
     ]
 
 
-@pytest.mark.usefixtures("with_chat")
 def test_an_llm_group_on_the_tensorrt_llm_image_is_valid() -> None:
     assert config_issues("prod", _with_groups(_llm_group())) == []
 
 
-@pytest.mark.usefixtures("with_chat")
 @pytest.mark.parametrize(
     ("groups", "expected"),
     [
@@ -81,19 +83,23 @@ def test_an_llm_group_on_the_tensorrt_llm_image_is_valid() -> None:
             [_llm_group(name="triton")],
             [f"{S}[1].name = 'triton': another group has this name (it is the group's namespace); names must be distinct"],
         ),
-        ([_llm_group(models=["minilm_embed", "chat"], tritonImage="nvcr.io/nvidia/tritonserver:25.06-py3")], None),
+        ([_llm_group(models=["minilm_embed", "smollm2_generate"], tritonImage="nvcr.io/nvidia/tritonserver:25.06-py3")], None),
         (
-            [_llm_group(instanceTypes=["p5.48xlarge", "g4dn.xlarge"])],
+            [_llm_group(instanceTypes=["p5.48xlarge", "g4dn.xlarge"], gpusPerReplica=2)],
             [
                 f"{S}[1].instanceTypes[0] = 'p5.48xlarge': not an instance type of the fleet's pools; allowed: g5.xlarge, g5.2xlarge, g6.xlarge, g6e.xlarge",
                 f"{S}[1].instanceTypes[1] = 'g4dn.xlarge': not an instance type of the fleet's pools; allowed: g5.xlarge, g5.2xlarge, g6.xlarge, g6e.xlarge",
+                f"{S}[1].instanceTypes[1] = 'g4dn.xlarge': has 1 GPU(s), fewer than gpusPerReplica of serving group llm (2)",
                 f"{S}[1].instanceTypes = ['p5.48xlarge', 'g4dn.xlarge']: the floor of llm runs on-demand, but none of these types is in "
                 "fleet.onDemand.instanceTypes (g5.xlarge, g6.xlarge, g6e.xlarge)",
+                f"{S}[1].gpusPerReplica = 2: must be 1 for a TensorRT-LLM group: an engine across GPUs needs one MPI rank per GPU "
+                "(launch_triton_server.py), which these pods do not run; one replica per GPU scales the same model out instead",
+                f"{S}[1].instanceTypes = ['p5.48xlarge', 'g4dn.xlarge']: g4dn.xlarge: TensorRT-LLM supports compute capabilities 8.0, 8.6, 8.9, 9.0 only",
             ],
         ),
         (
             [_llm_group(tritonImage="nvcr.io/nvidia/tritonserver:25.06-py3")],
-            [f"{S}[1].tritonImage = 'nvcr.io/nvidia/tritonserver:25.06-py3': serves chat (TensorRT-LLM): use {TRTLLM_IMAGE}"],
+            [f"{S}[1].tritonImage = 'nvcr.io/nvidia/tritonserver:25.06-py3': serves smollm2_generate (TensorRT-LLM): use {TRTLLM_IMAGE}"],
         ),
         (
             [_llm_group(exitTimeoutS=10, terminationGracePeriodS=40, maxGenerationS=70)],
@@ -118,14 +124,13 @@ def test_group_mistakes_are_named(groups: list[dict[str, Any]], expected: list[s
     found = config_issues("prod", _with_groups(*groups))
     if expected is None:
         assert f"{S} = 'minilm_embed': served by several groups (triton, llm); the load balancer routes each model to one group" in found
-        assert f"{S}[1].tritonImage = 'nvcr.io/nvidia/tritonserver:25.06-py3': serves chat (TensorRT-LLM): use {TRTLLM_IMAGE}" in found, (
+        assert f"{S}[1].tritonImage = 'nvcr.io/nvidia/tritonserver:25.06-py3': serves smollm2_generate (TensorRT-LLM): use {TRTLLM_IMAGE}" in found, (
             "a group mixing an embedder and an LLM has no image that serves both"
         )
     else:
         assert [line for line in found if not line.startswith("warning")] == expected
 
 
-@pytest.mark.usefixtures("with_chat")
 def test_the_tensorrt_llm_image_cannot_serve_a_tensorrt_plan() -> None:
     def embedder_on_trtllm(raw: dict[str, Any]) -> None:
         raw["serving"][0]["tritonImage"] = TRTLLM_IMAGE

@@ -16,6 +16,7 @@ COMPONENT_OF_ROOT = {
     "gpu-fleet": "spotfleet",
     "models": "modelrepository",
     "triton": "tritonserver",
+    "llm": "tritonserver",
     "alb": "loadbalancer",
     "budget": "budgetalarms",
     "monitoring": "monitoring",

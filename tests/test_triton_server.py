@@ -103,8 +103,18 @@ def test_models_are_copied_and_verified_before_triton_starts(plans: dict[str, Pl
     only = ["--exclude", "*", "--include", "manifest.json", "--include", "minilm_embed/*", "--include", "minilm_tokenizer/*", "--include", "minilm_encoder/*"]
     assert fetch["command"] == ["aws", "s3", "sync", f"s3://{bucket}/models/{manifest.tree_hash}/", "/models", *only, "--only-show-errors"]
     assert check["command"] == ["python3", "/verifier/model_manifest.py", "/models", "minilm_embed", "minilm_tokenizer", "minilm_encoder"]
-    dev_fetch, dev_check = _pod(plans["dev"], "floor")["initContainers"]
-    assert (dev_fetch["command"][-1], dev_check["command"][2:]) == ("--only-show-errors", ["/models"]), "a group that lists no models serves the whole build"
+    llm_fetch, llm_check = plans["dev"].get(DEPLOYMENT, "llm-floor").inputs["spec"]["template"]["spec"]["initContainers"]
+    assert llm_fetch["command"][5:-1] == [
+        "--exclude",
+        "*",
+        "--include",
+        "manifest.json",
+        "--include",
+        "smollm2_generate/*",
+        "--include",
+        "smollm2_tensorrt_llm/*",
+    ]
+    assert llm_check["command"][2:] == ["/models", "smollm2_generate", "smollm2_tensorrt_llm"], "never the checkpoint the engine Jobs compile"
     verifier = plan.get("kubernetes:core/v1:ConfigMap", "triton-verifier").inputs["data"]["model_manifest.py"]
     assert verifier == (ROOT / "src/gpu_inference_platform/components/model_manifest.py").read_text(), "the pods run the very verifier the tests exercise"
     assert "s3://" not in " ".join(_container(plan, "floor")["args"])
@@ -115,6 +125,23 @@ def test_models_are_copied_and_verified_before_triton_starts(plans: dict[str, Pl
             == deployment["spec"]["template"]["metadata"]["annotations"]
             == {"gpuinfra.io/model-tree-hash": manifest.tree_hash}
         )
+
+
+def test_an_llm_group_starts_triton_on_the_engine_config_of_its_gpu(plans: dict[str, Plan]) -> None:
+    """Triton loads `configs/cc<compute capability>-tp1.pbtxt` of the TensorRT-LLM model: the engine built for the pod's GPU."""
+    (llm,) = plans["dev"].get(DEPLOYMENT, "llm-floor").inputs["spec"]["template"]["spec"]["containers"]
+    assert llm["command"] == [
+        "sh",
+        "-c",
+        'cc="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1)"; '
+        '[ -n "$cc" ] || { echo "nvidia-smi reported no compute capability" >&2; exit 1; }; '
+        'exec tritonserver "$@" --model-config-name="cc$cc-tp1"',
+        "tritonserver",
+    ]
+    assert llm["args"][0] == "--model-repository=/models"
+    assert _container(plans["dev"], "floor")["command"] == ["tritonserver"], "an embedder group has no engine configs to choose"
+    built = sorted(path.name for path in (ROOT / "build/models/dev/smollm2_tensorrt_llm/configs").iterdir())
+    assert built == ["cc8.6-tp1.pbtxt", "cc8.9-tp1.pbtxt"], "one config per engine of the group's GPU families (g5: 8.6, g6: 8.9)"
 
 
 def test_probes_drain_and_resources(plans: dict[str, Plan]) -> None:
@@ -187,28 +214,28 @@ def test_serving_role_can_only_read_its_model_build(plans: dict[str, Plan]) -> N
             set_key("serving.0.modelControlMode", "explicit"),
             f"{S}[0].modelControlMode = 'explicit': production serves a fixed repository; allowed: none",
         ),
-        ("dev", set_key("serving.modelControlMode", "auto"), f"{S}.modelControlMode = 'auto': Input should be 'none', 'poll' or 'explicit'"),
+        ("dev", set_key("serving.0.modelControlMode", "auto"), f"{S}[0].modelControlMode = 'auto': Input should be 'none', 'poll' or 'explicit'"),
         (
             "dev",
-            set_key("serving.terminationGracePeriodS", 40),
-            f"{S}.terminationGracePeriodS = 40: shorter than preStopSleepS + exitTimeoutS (50); in-flight requests would be killed",
+            set_key("serving.0.terminationGracePeriodS", 40),
+            f"{S}[0].terminationGracePeriodS = 40: shorter than preStopSleepS + exitTimeoutS (50); in-flight requests would be killed",
         ),
-        ("dev", set_key("serving.terminationGracePeriodS", 150), f"{S}.terminationGracePeriodS = 150: spot replicas get a 120 s notice; allowed: <= 120"),
+        ("dev", set_key("serving.0.terminationGracePeriodS", 150), f"{S}[0].terminationGracePeriodS = 150: spot replicas get a 120 s notice; allowed: <= 120"),
         (
             "dev",
-            set_key("serving.preStopSleepS", 10),
-            f"{S}.preStopSleepS = 10: must exceed loadBalancer.deregistrationDelayS (15) so the ALB stops sending before Triton stops accepting",
+            set_key("serving.0.preStopSleepS", 10),
+            f"{S}[0].preStopSleepS = 10: must exceed loadBalancer.deregistrationDelayS (15) so the ALB stops sending before Triton stops accepting",
         ),
         (
             "dev",
-            set_key("serving.expectedModelLoadS", 600),
-            f"{S}.startupProbeFailureThreshold = 30: startup budget 300 s (period x threshold) is below expectedModelLoadS (600)",
+            set_key("serving.0.expectedModelLoadS", 600),
+            f"{S}[0].startupProbeFailureThreshold = 30: startup budget 300 s (period x threshold) is below expectedModelLoadS (600)",
         ),
-        ("dev", set_key("serving.shmMib", 12288), f"{S}.shmMib = 12288: /dev/shm counts against the memory limit (12 GiB); keep it well below"),
-        ("dev", set_key("serving.shmMib", 32), f"{S}.shmMib = 32: the Python backend needs at least 64 MiB of /dev/shm"),
+        ("dev", set_key("serving.0.shmMib", 12288), f"{S}[0].shmMib = 12288: /dev/shm counts against the memory limit (12 GiB); keep it well below"),
+        ("dev", set_key("serving.0.shmMib", 32), f"{S}[0].shmMib = 32: the Python backend needs at least 64 MiB of /dev/shm"),
         (
             "dev",
-            set_key("serving.memoryGib", 15),
+            set_key("serving.0.memoryGib", 15),
             "gpu-inference-platform:fleet.spot.instanceTypes[0] = 'g4dn.xlarge': a replica of triton (3000m CPU, 15 GiB) does not fit its 4 vCPU / 16 GiB",
         ),
     ],

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime_genai as og
+from chat_request import Observer, Outcome, Sampling, StopText
 
 
 class ChatPrompt:
@@ -45,71 +46,19 @@ class ShuttingDownError(RuntimeError):
     """The scheduler is draining for shutdown and admits nothing new."""
 
 
-@dataclass(frozen=True)
-class Sampling:
-    """Per-request generation settings (already validated)."""
-
-    max_tokens: int
-    temperature: float = 0.0
-    top_k: int = 0
-    top_p: float = 1.0
-    repetition_penalty: float = 1.0
-    seed: int | None = None
-    stop_words: tuple[str, ...] = ()
-
-    def turn_options(self, request: og.Request) -> og.TurnOptions:
-        """The engine's options for one turn; temperature 0 is greedy decoding."""
-        options = og.TurnOptions(request)
-        options.set_max_generated_tokens(self.max_tokens)
-        options.set_do_sample(self.temperature > 0)
-        if self.temperature > 0:
-            options.set_temperature(self.temperature)
-            options.set_top_k(self.top_k)
-            options.set_top_p(self.top_p)
-        options.set_repetition_penalty(self.repetition_penalty)
-        if self.seed is not None:
-            options.set_seed(self.seed)
-        return options
-
-
-class StopText:
-    """Streams text but holds back what could still become a stop word; cuts the text before the first one.
-
-    (onnxruntime-genai's CPU Engine has no stop strings, so they are matched on the decoded text.)
-    """
-
-    def __init__(self, stop_words: tuple[str, ...]) -> None:
-        self.stop_words = stop_words
-        self.hold = max((len(word) for word in stop_words), default=1) - 1
-        self.pending = ""
-        self.stopped = False
-
-    def feed(self, piece: str) -> str:
-        """The text that is safe to emit now; sets `stopped` when a stop word appears."""
-        self.pending += piece
-        hits = [index for index in (self.pending.find(word) for word in self.stop_words) if index >= 0]
-        if hits:
-            self.stopped = True
-            released, self.pending = self.pending[: min(hits)], ""
-            return released
-        cut = max(len(self.pending) - self.hold, 0)
-        released, self.pending = self.pending[:cut], self.pending[cut:]
-        return released
-
-    def flush(self) -> str:
-        """What was held back, at the end of the generation."""
-        released, self.pending = self.pending, ""
-        return released
-
-
-@dataclass
-class Outcome:
-    """How a job ended: `reason` is eos, stop, length, cancelled or failed."""
-
-    reason: str
-    tokens: int
-    text: str
-    error: str = ""
+def turn_options(sampling: Sampling, request: og.Request) -> og.TurnOptions:
+    """The engine's options for one turn; temperature 0 is greedy decoding."""
+    options = og.TurnOptions(request)
+    options.set_max_generated_tokens(sampling.max_tokens)
+    options.set_do_sample(sampling.temperature > 0)
+    if sampling.temperature > 0:
+        options.set_temperature(sampling.temperature)
+        options.set_top_k(sampling.top_k)
+        options.set_top_p(sampling.top_p)
+    options.set_repetition_penalty(sampling.repetition_penalty)
+    if sampling.seed is not None:
+        options.set_seed(sampling.seed)
+    return options
 
 
 @dataclass
@@ -145,22 +94,6 @@ _FINISH_REASONS = {
     og.FinishReason.CANCELLED: "cancelled",
     og.FinishReason.FAILED: "failed",
 }
-
-
-class Observer:
-    """Hooks for metrics; the defaults do nothing."""
-
-    def first_token(self, seconds: float) -> None:
-        """Time from arrival to a job's first token."""
-
-    def tokens(self, count: int) -> None:
-        """Tokens generated."""
-
-    def finished(self, outcome: Outcome) -> None:
-        """A job ended (any reason)."""
-
-    def occupancy(self, waiting: int, active: int) -> None:
-        """Jobs waiting for a slot and jobs in the running batch."""
 
 
 class InFlightScheduler:
@@ -236,7 +169,7 @@ class InFlightScheduler:
     def _start(self, job: Job) -> None:
         request = self.engine.create_request()
         try:
-            turn = request.begin_turn(job.prompt_ids, job.sampling.turn_options(request))
+            turn = request.begin_turn(job.prompt_ids, turn_options(job.sampling, request))
         except Exception as error:  # the engine refused the turn: this job fails alone
             request.close()
             self._finish(job, Outcome("failed", 0, "", str(error)))

@@ -104,7 +104,12 @@ class Manifest:
     """Where the weights came from and their sha256."""
     onnx_opset: int
     engines: dict[str, str] = field(default_factory=dict)
-    """TensorRT plan path -> the compute capability it is built on (gpu target; plans may be added after the build)."""
+    """Engine -> the compute capability it is built on (gpu target; added after the build): a TensorRT plan by path,
+    a TensorRT-LLM engine by folder (ending in `/`: every file below it)."""
+
+    def is_engine_file(self, path: str) -> bool:
+        """`path` is a declared engine, or lies in a declared engine folder."""
+        return path in self.engines or any(path.startswith(folder) for folder in self.engines if folder.endswith("/"))
 
     @property
     def short_hash(self) -> str:
@@ -196,11 +201,10 @@ def verify(root: Path, models: Sequence[str] = ()) -> Verification:
     on_disk = file_hashes(root)
     expected = {path: digest for path, digest in manifest.files.items() if _in_models(path, models)}
     unknown = sorted(set(models) - {path.split("/", 1)[0] for path in manifest.files})
-    engines = set(manifest.engines)
     return Verification(
         changed=sorted(p for p in expected.keys() & on_disk.keys() if expected[p] != on_disk[p]),
         missing=sorted(expected.keys() - on_disk.keys()) + [f"{model}/ (no such model in the build)" for model in unknown],
-        extra=sorted(on_disk.keys() - manifest.files.keys() - engines),
+        extra=sorted(path for path in on_disk.keys() - manifest.files.keys() if not manifest.is_engine_file(path)),
         manifest_consistent=tree_hash(manifest.files) == manifest.tree_hash,
         unsafe=unsafe_entries(root),
         incomplete=incomplete_models(root, manifest.engines, models),

@@ -1,5 +1,5 @@
 """ModelRepository: a hardened S3 bucket holding content-addressed model builds, read-only access
-for serving, and TensorRT engine-build Jobs for every GPU family of the fleet.
+for serving, and engine-build Jobs for every GPU family of the fleet (TensorRT plans, TensorRT-LLM engines).
 
 Objects are published under `models/<tree-hash>/`: unchanged content gives identical
 resources (no diff); a new build adds a new prefix and leaves the old one in place
@@ -8,6 +8,7 @@ resources (no diff); a new build adds a new prefix and leaves the old one in pla
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,20 +26,23 @@ from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Mani
 from gpu_inference_platform.components.network_policies import deny_all_but_dns_and_https
 from gpu_inference_platform.components.pods import RESTRICTED_CONTAINER_CONTEXT, RESTRICTED_POD_CONTEXT, RESTRICTED_POD_SECURITY, aws_cli_container
 from gpu_inference_platform.components.s3 import private_bucket
-from gpu_inference_platform.components.tensorrt_engines import EngineProfile
+from gpu_inference_platform.components.tensorrt_engines import EngineProfile, LlmEngineBuild
 from gpu_inference_platform.components.validation import ConfigIssue, check_args
 
 _WORK_DIR = "/work"
+PLAN_WORK_VOLUME = "4Gi"
+LLM_WORK_VOLUME = "64Gi"
+"""Scratch of an LLM engine Job: the Hugging Face checkpoint, the TensorRT-LLM checkpoint and the engine, each about the weights' size."""
 
 
 @dataclass(frozen=True)
 class EngineBuildArgs:
-    """How TensorRT plans are built on the fleet's GPUs."""
+    """How TensorRT plans and TensorRT-LLM engines are built on the fleet's GPUs."""
 
     tensorrt_image: str
     """`nvcr.io/nvidia/tensorrt:YY.MM-py3` of the same NGC release as the Triton image (plans only load in the TensorRT that built them)."""
-    profiles: Mapping[str, EngineProfile]
-    """Plan path -> dynamic-shape profile, as the model build planned it (`engine-plan.json`)."""
+    profiles: Mapping[str, EngineProfile | LlmEngineBuild]
+    """Plan path -> dynamic-shape profile, engine folder -> TensorRT-LLM build, as the model build planned them (`engine-plan.json`)."""
     instance_types_by_capability: Mapping[str, Sequence[str]]
     """Fleet instance types per compute capability (a Job lands on one of them); capabilities absent here get no Job."""
     cluster: ClusterRef
@@ -47,11 +51,16 @@ class EngineBuildArgs:
     """Image of the fetch and upload steps."""
     active_deadline_s: int = 3600
     """A Job that has not finished by then fails (and `pulumi up` with it)."""
+    tensorrt_llm_image: str | None = None
+    """`nvcr.io/nvidia/tritonserver:YY.MM-trtllm-python-py3` that serves the TensorRT-LLM engines (required when the build has any)."""
 
     def __post_init__(self) -> None:
         issues = []
         if self.active_deadline_s < 1:
             issues.append(ConfigIssue("EngineBuildArgs.active_deadline_s", self.active_deadline_s, "must be at least 1"))
+        llm = sorted(path for path, build in self.profiles.items() if isinstance(build, LlmEngineBuild))
+        if llm and not self.tensorrt_llm_image:
+            issues.append(ConfigIssue("EngineBuildArgs.tensorrt_llm_image", self.tensorrt_llm_image, f"required: the build has TensorRT-LLM engines {llm}"))
         check_args(self, issues)
 
 
@@ -99,7 +108,7 @@ class ModelRepository(PlatformComponent):
     read_policy_arn: pulumi.Output[str]
     """Managed policy granting Get/List on this build's prefix only (attach to the serving role)."""
     engine_job_names: list[str]
-    """Kubernetes Jobs that build TensorRT plans (one per buildable compute capability; empty without engines)."""
+    """Kubernetes Jobs that build engines (one per engine whose compute capability the fleet can launch; empty without engines)."""
     bucket: aws.s3.Bucket
     """The bucket resource."""
 
@@ -209,38 +218,73 @@ class ModelRepository(PlatformComponent):
         )
         buildable = [plan for plan in plans if args.manifest.engines[plan] in engines.instance_types_by_capability]
         job_names = []
-        for plan in buildable:
-            onnx = f"{Path(plan).parent.as_posix()}/model.onnx"
-            capability = args.manifest.engines[plan]
-            job_name = f"trt-{args.manifest.short_hash}-cc{capability.replace('.', '')}"
+        for target in buildable:
+            capability, build = args.manifest.engines[target], engines.profiles[target]
+            job_name, source = _job_identity(args.manifest.short_hash, target, capability, build)
             job: dict[str, Any] = {
                 "metadata": {"name": job_name, "namespace": namespace.metadata["name"], "labels": {"gpuinfra.io/model-tree": args.manifest.short_hash}},
                 "spec": pulumi.Output.all(bucket.bucket, key.arn).apply(
-                    lambda a, p=plan, o=onnx, cc=capability: self._job_spec(  # type: ignore[misc]
-                        engines, service_account=service_account, bucket=a[0], key_arn=a[1], plan=p, onnx=o, capability=cc
+                    lambda a, t=target, cc=capability, b=build: self._job_spec(  # type: ignore[misc]
+                        engines,
+                        service_account=service_account,
+                        capability=cc,
+                        steps=self._build_steps(engines, f"s3://{a[0]}/{self.prefix}", a[1], t, b),
+                        work_size=LLM_WORK_VOLUME if isinstance(b, LlmEngineBuild) else PLAN_WORK_VOLUME,
                     )
                 ),
             }
-            k8s.batch.v1.Job(f"{name}-{job_name}", opts=self.child(depends_on=[uploads[onnx]]), **job)
+            sources = [uploads[path] for path in sorted(args.manifest.files) if path.startswith(source)]
+            k8s.batch.v1.Job(f"{name}-{job_name}", opts=self.child(depends_on=sources), **job)
             job_names.append(job_name)
         return job_names
 
     def _builder_policy(self, bucket_arn: str, key_arn: str, plans: Sequence[str], account: AccountContext) -> str:
-        """Read this build's ONNX; write only its declared plan objects."""
+        """Read (and list, for folder copies) this build; write only its declared plans and into its declared engine folders."""
+        written = [f"{bucket_arn}/{self.prefix}{plan}{'*' if plan.endswith('/') else ''}" for plan in plans]
         return policy_document(
             [
                 {"Sid": "ReadBuild", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/{self.prefix}*"},
-                {"Sid": "WritePlans", "Effect": "Allow", "Action": "s3:PutObject", "Resource": [f"{bucket_arn}/{self.prefix}{plan}" for plan in plans]},
+                {
+                    "Sid": "ListBuild",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": bucket_arn,
+                    "Condition": {"StringLike": {"s3:prefix": f"{self.prefix}*"}},
+                },
+                {"Sid": "WritePlans", "Effect": "Allow", "Action": "s3:PutObject", "Resource": written},
                 {"Sid": "UseBucketKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": key_arn},
             ]
         )
 
-    def _job_spec(self, engines: EngineBuildArgs, *, service_account: str, bucket: str, key_arn: str, plan: str, onnx: str, capability: str) -> dict[str, Any]:
-        """Fetch (aws-cli) -> build (TensorRT, 1 GPU of this family) -> upload (aws-cli), in one pod."""
-        plan_file = Path(plan).name
-        s3 = f"s3://{bucket}/{self.prefix}"
+    def _build_steps(self, engines: EngineBuildArgs, s3: str, key_arn: str, target: str, build: EngineProfile | LlmEngineBuild) -> list[dict[str, Any]]:
+        """Fetch (aws-cli), build (1 GPU of the family), upload (aws-cli): a TensorRT plan from the ONNX, or a TensorRT-LLM engine from the checkpoint."""
         work = [{"name": "work", "mountPath": _WORK_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
+        encrypt = ["--sse", "aws:kms", "--sse-kms-key-id", key_arn]
+        build_step: dict[str, Any] = {
+            "name": "build-engine",
+            "securityContext": RESTRICTED_CONTAINER_CONTEXT,
+            "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "2", "memory": "16Gi", GPU_RESOURCE: 1}},
+            "volumeMounts": work,
+        }
+        if isinstance(build, LlmEngineBuild):
+            checkpoint, engine = f"{_WORK_DIR}/checkpoint", f"{_WORK_DIR}/engine"
+            script = f"{shlex.join(build.convert_command(f'{_WORK_DIR}/hf', checkpoint))} && {shlex.join(build.build_command(checkpoint, engine))}"
+            return [
+                aws_cli_container("fetch-checkpoint", engines.aws_cli_image, ["s3", "cp", "--recursive", f"{s3}{build.checkpoint}", f"{_WORK_DIR}/hf"], work),
+                # TensorRT-LLM and its Python caches write under HOME; the root filesystem is read-only.
+                {**build_step, "image": engines.tensorrt_llm_image, "command": ["sh", "-c", script], "env": [{"name": "HOME", "value": "/tmp"}]},
+                aws_cli_container("upload-engine", engines.aws_cli_image, ["s3", "cp", "--recursive", engine, f"{s3}{target}", *encrypt], work),
+            ]
+        onnx, plan_file = f"{Path(target).parent.as_posix()}/model.onnx", Path(target).name
+        trtexec = ["trtexec", *build.trtexec_args(f"{_WORK_DIR}/model.onnx", f"{_WORK_DIR}/{plan_file}")]
+        return [
+            aws_cli_container("fetch-onnx", engines.aws_cli_image, ["s3", "cp", f"{s3}{onnx}", f"{_WORK_DIR}/model.onnx"], work),
+            {**build_step, "image": engines.tensorrt_image, "command": trtexec},
+            aws_cli_container("upload-plan", engines.aws_cli_image, ["s3", "cp", f"{_WORK_DIR}/{plan_file}", f"{s3}{target}", *encrypt], work),
+        ]
 
+    def _job_spec(self, engines: EngineBuildArgs, *, service_account: str, capability: str, steps: list[dict[str, Any]], work_size: str) -> dict[str, Any]:
+        """The build steps in one pod on a GPU of this family: fetch and build as init containers, upload last."""
         return {
             "backoffLimit": 2,
             "activeDeadlineSeconds": engines.active_deadline_s,
@@ -269,26 +313,18 @@ class ModelRepository(PlatformComponent):
                             }
                         }
                     },
-                    "initContainers": [
-                        aws_cli_container("fetch-onnx", engines.aws_cli_image, ["s3", "cp", f"{s3}{onnx}", f"{_WORK_DIR}/model.onnx"], work),
-                        {
-                            "name": "build-engine",
-                            "image": engines.tensorrt_image,
-                            "command": ["trtexec", *engines.profiles[plan].trtexec_args(f"{_WORK_DIR}/model.onnx", f"{_WORK_DIR}/{plan_file}")],
-                            "securityContext": RESTRICTED_CONTAINER_CONTEXT,
-                            "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "2", "memory": "16Gi", GPU_RESOURCE: 1}},
-                            "volumeMounts": work,
-                        },
-                    ],
-                    "containers": [
-                        aws_cli_container(
-                            "upload-plan",
-                            engines.aws_cli_image,
-                            ["s3", "cp", f"{_WORK_DIR}/{plan_file}", f"{s3}{plan}", "--sse", "aws:kms", "--sse-kms-key-id", key_arn],
-                            work,
-                        )
-                    ],
-                    "volumes": [{"name": "work", "emptyDir": {"sizeLimit": "4Gi"}}, {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+                    "initContainers": steps[:-1],
+                    "containers": steps[-1:],
+                    "volumes": [{"name": "work", "emptyDir": {"sizeLimit": work_size}}, {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
                 },
             },
         }
+
+
+def _job_identity(short_hash: str, target: str, capability: str, build: EngineProfile | LlmEngineBuild) -> tuple[str, str]:
+    """(Job name, build-relative prefix of the files it reads): `trt-<tree>-cc86` for a plan, `trtllm-<tree>-<model>-cc89-tp1` for an LLM engine."""
+    cc = capability.replace(".", "")
+    if isinstance(build, LlmEngineBuild):
+        model = target.split("/", 1)[0].replace("_", "-")
+        return f"trtllm-{short_hash}-{model}-cc{cc}-tp{build.tensor_parallel}"[:63].rstrip("-"), build.checkpoint
+    return f"trt-{short_hash}-cc{cc}", f"{Path(target).parent.as_posix()}/model.onnx"

@@ -48,13 +48,13 @@ from gpu_inference_platform.components.pods import (
     STEP_RESOURCES,
     aws_cli_container,
 )
-from gpu_inference_platform.components.tensorrt_engines import MIN_RELEASE_HTTP_MAX_INPUT_SIZE, bounds_http_input
+from gpu_inference_platform.components.tensorrt_engines import MIN_RELEASE_HTTP_MAX_INPUT_SIZE, MODELS_MOUNT, bounds_http_input, model_config_name
 from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, args_key, check_args, leaf
 
 SPOT_NOTICE_S = 120
 """Warning EC2 gives before it reclaims a spot instance: a spot replica's whole drain must fit in it."""
 MIN_SHM_MIB_PYTHON_BACKEND = 64
-_MODELS_DIR = "/models"
+_MODELS_DIR = MODELS_MOUNT
 _VERIFIER_DIR = "/verifier"
 _MANIFEST_MODULE = Path(__file__).with_name("model_manifest.py")
 
@@ -187,6 +187,9 @@ class TritonServerArgs:
     """Waiting-request and KV-cache targets of the spot HPA (TensorRT-LLM models). The HPA scales on the larger proposal."""
     model_folders: Sequence[str] = ()
     """Model folders of the build this server fetches, verifies and serves (a serving group's models). Default: the whole build."""
+    engine_config_per_gpu: bool = False
+    """Start Triton with `--model-config-name=cc<the GPU's compute capability>-tp<gpus_per_replica>`, so a TensorRT-LLM model
+    loads `configs/<that>.pbtxt`, which points at the engine built for this GPU family (models without one use config.pbtxt)."""
     instance_types: Sequence[str] = ()
     """Instance types the pods must run on (a serving group's GPU pool). Default: any GPU node of the fleet."""
     models_volume_gib: int = 8
@@ -369,6 +372,19 @@ class TritonServer(PlatformComponent):
         return placement
 
     @staticmethod
+    def _triton_command(args: TritonServerArgs) -> list[str]:
+        """`tritonserver`, or a shell that first asks the GPU its compute capability and names the engine config after it."""
+        if not args.engine_config_per_gpu:
+            return ["tritonserver"]
+        config_name = model_config_name("$cc", args.gpus_per_replica)
+        script = (
+            'cc="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1)"; '
+            '[ -n "$cc" ] || { echo "nvidia-smi reported no compute capability" >&2; exit 1; }; '
+            f'exec tritonserver "$@" --model-config-name="{config_name}"'
+        )
+        return ["sh", "-c", script, "tritonserver"]
+
+    @staticmethod
     def _fetch_args(args: TritonServerArgs, bucket: str) -> list[str]:
         """`aws s3 sync` of the build, or of only the manifest and the server's model folders."""
         only = ["--exclude", "*", "--include", MANIFEST_NAME, *(arg for folder in args.model_folders for arg in ("--include", f"{folder}/*"))]
@@ -405,7 +421,7 @@ class TritonServer(PlatformComponent):
                 {
                     "name": "triton",
                     "image": args.image,
-                    "command": ["tritonserver"],
+                    "command": self._triton_command(args),
                     "args": [
                         f"--model-repository={_MODELS_DIR}",
                         f"--model-control-mode={args.model_control_mode}",

@@ -37,6 +37,7 @@ from gpu_inference_platform.components.spot_fleet import CapacityType, SpotFleet
 from gpu_inference_platform.components.tensorrt_engines import (
     MIN_RELEASE_HTTP_MAX_INPUT_SIZE,
     TENSORRT_IMAGE_REPOSITORY,
+    TENSORRT_LLM_COMPUTE_CAPABILITIES,
     TRITON_IMAGE_REPOSITORY,
     TRTLLM_FLAVOUR,
     bounds_http_input,
@@ -364,6 +365,11 @@ def served_public_models(group: ServingGroupConfig) -> list[PublicModel]:
     return [catalog[name] for name in names if name in catalog]
 
 
+def serves_generation(group: ServingGroupConfig) -> bool:
+    """The group serves a generation model (TensorRT-LLM on the gpu target)."""
+    return any(model.kind == "generation" for model in served_public_models(group))
+
+
 def _group_key(index: int) -> str:
     return f"{_SERVING}[{index}]"
 
@@ -572,9 +578,24 @@ def _serving_groups(cfg: StackConfig) -> Iterator[ConfigIssue]:
 def _generation_groups(cfg: StackConfig) -> Iterator[ConfigIssue]:
     """A group serving an LLM drains, deregisters and keeps connections open longer than its longest generation."""
     for index, group in enumerate(cfg.serving):
-        if not any(model.kind == "generation" for model in served_public_models(group)):
+        if not serves_generation(group):
             continue
         key, longest = _group_key(index), group.max_generation_s
+        if group.gpus_per_replica != 1:
+            yield ConfigIssue(
+                f"{key}.gpusPerReplica",
+                group.gpus_per_replica,
+                "must be 1 for a TensorRT-LLM group: an engine across GPUs needs one MPI rank per GPU (launch_triton_server.py), "
+                "which these pods do not run; one replica per GPU scales the same model out instead",
+            )
+        gpus = {name: instance.gpu for name in group.instance_types or [] if (instance := INSTANCE_TYPES.get(name)) and instance.gpu}
+        unsupported = [name for name, gpu in gpus.items() if gpu.compute_capability not in TENSORRT_LLM_COMPUTE_CAPABILITIES]
+        if unsupported:
+            yield ConfigIssue(
+                f"{key}.instanceTypes",
+                group.instance_types,
+                f"{', '.join(unsupported)}: TensorRT-LLM supports compute capabilities {', '.join(TENSORRT_LLM_COMPUTE_CAPABILITIES)} only",
+            )
         if group.pre_stop_sleep_s + group.exit_timeout_s < longest:
             yield ConfigIssue(
                 f"{key}.exitTimeoutS",

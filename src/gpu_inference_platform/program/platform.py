@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,14 +15,14 @@ from gpu_inference_platform.components.ci_runner import CiRunner, CiRunnerArgs
 from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.gpu_cluster import GpuCluster, GpuClusterArgs, SystemNodeGroupArgs
 from gpu_inference_platform.components.iam import AccountContext
-from gpu_inference_platform.components.instances import instance_types_by_compute_capability
+from gpu_inference_platform.components.instances import INSTANCE_TYPES, instance_types_by_compute_capability
 from gpu_inference_platform.components.load_balancer import LoadBalancer, LoadBalancerArgs, LoadBalancerBackend
 from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest, load_manifest
 from gpu_inference_platform.components.model_repository import EngineBuildArgs, ModelRepository, ModelRepositoryArgs
 from gpu_inference_platform.components.monitoring import AlertThresholds, MonitoredGroup, Monitoring, MonitoringArgs
 from gpu_inference_platform.components.network import Network, NetworkArgs
 from gpu_inference_platform.components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs
-from gpu_inference_platform.components.tensorrt_engines import load_engine_profiles
+from gpu_inference_platform.components.tensorrt_engines import TENSORRT_LLM_COMPUTE_CAPABILITIES, load_engine_builds, load_llm_engine_builds
 from gpu_inference_platform.components.triton_server import LlmScaling, TritonServer, TritonServerArgs
 from gpu_inference_platform.program.config import (
     PROJECT,
@@ -33,6 +33,7 @@ from gpu_inference_platform.program.config import (
     StackConfig,
     load_stack_config,
     served_public_models,
+    serves_generation,
 )
 
 MONITORING = "monitoring"
@@ -106,7 +107,37 @@ def built_model_repository(config: StackConfig) -> Manifest:
         raise ConfigError(
             [ConfigIssue(path, settings.build_dir, f"built with engines for {built}, but engineTargets is {sorted(settings.engine_targets)}; {rebuild}")]
         )
+    issues = list(llm_engine_issues(config, manifest, build_dir))
+    if issues:
+        raise ConfigError(issues)
     return manifest
+
+
+def llm_engine_issues(config: StackConfig, manifest: Manifest, build_dir: Path) -> Iterator[ConfigIssue]:
+    """Each LLM group's GPUs against the build's TensorRT-LLM engines: an engine for every GPU family it can land on, and
+    weights plus the configured KV cache within each instance type's GPU memory."""
+    builds = load_llm_engine_builds(build_dir)
+    for index, group in enumerate(config.serving):
+        key = f"{PROJECT}:serving[{index}].instanceTypes"
+        types = group.instance_types or sorted({t for pool in config.named_pools().values() for t in pool.instance_types})
+        for model in (m for m in served_public_models(group) if m.kind == "generation"):
+            engines = {manifest.engines[folder]: builds[folder] for folder in builds if folder.split("/", 1)[0] in model.folders}
+            for name in types:
+                gpu = INSTANCE_TYPES[name].gpu
+                if gpu is None:
+                    continue
+                if gpu.compute_capability not in engines:
+                    supported = "" if gpu.compute_capability in TENSORRT_LLM_COMPUTE_CAPABILITIES else " (TensorRT-LLM does not support it)"
+                    yield ConfigIssue(
+                        key,
+                        types,
+                        f"{name} has compute capability {gpu.compute_capability}{supported} but {model.name} has no TensorRT-LLM engine for it; "
+                        f"engines: {sorted(engines)}",
+                    )
+                    continue
+                shortfall = engines[gpu.compute_capability].memory_shortfall(gpu.memory_gib_per_gpu * 1024**3)
+                if shortfall:
+                    yield ConfigIssue(key, types, f"{model.name} on {name} ({gpu.model}, {gpu.memory_gib_per_gpu} GiB): {shortfall}")
 
 
 def network_args(config: StackConfig, account: AccountContext) -> NetworkArgs:
@@ -163,7 +194,8 @@ def model_repository_args(config: StackConfig, manifest: Manifest, cluster: Clus
         noncurrent_version_days=spec.noncurrent_version_days,
         engines=EngineBuildArgs(
             tensorrt_image=spec.tensorrt_image,
-            profiles=load_engine_profiles(Path(spec.build_dir)),
+            tensorrt_llm_image=next((g.triton_image for g in config.serving if serves_generation(g)), None),
+            profiles=load_engine_builds(Path(spec.build_dir)),
             instance_types_by_capability=instance_types_by_compute_capability(t for pool in gpu_pools(config) for t in pool.instance_types),
             cluster=cluster,
         ),
@@ -199,6 +231,7 @@ def triton_args(config: StackConfig, group: ServingGroupConfig, models: ModelRep
         termination_grace_period_s=group.termination_grace_period_s,
         queue_time_target_us=group.queue_time_target_ms * 1000 if "embedding" in kinds else None,
         llm_scaling=LlmScaling(group.waiting_requests_target, group.kv_cache_used_target) if "generation" in kinds else None,
+        engine_config_per_gpu="generation" in kinds,
         model_folders=[folder for model in served for folder in model.folders] if group.models is not None else [],
         instance_types=group.instance_types or [],
         client_cidrs=[config.network.cidr],

@@ -14,7 +14,17 @@ from pathlib import Path
 import numpy as np
 
 from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest, sha256_file, write_manifest
-from gpu_inference_platform.components.tensorrt_engines import ENGINE_PLAN_NAME, EngineProfile, engine_plan_entry, plan_filename
+from gpu_inference_platform.components.tensorrt_engines import (
+    ENGINE_PLAN_NAME,
+    MODELS_MOUNT,
+    TENSORRT_LLM_COMPUTE_CAPABILITIES,
+    EngineProfile,
+    LlmEngineBuild,
+    engine_plan_entry,
+    llm_engine_entry,
+    model_config_name,
+    plan_filename,
+)
 from gpu_inference_platform.ops.modelbuild import engines
 from gpu_inference_platform.ops.modelbuild.export import (
     ONNX_MIN_COSINE,
@@ -29,11 +39,14 @@ from gpu_inference_platform.ops.modelbuild.export import (
     tokenize,
     torch_embeddings,
 )
-from gpu_inference_platform.ops.modelbuild.generation import ENGINE_FOLDER, GenerationModelSpec, export_genai
+from gpu_inference_platform.ops.modelbuild.generation import ENGINE_FOLDER, GenerationModelSpec, export_checkpoint, export_genai
 from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO, EmbeddingModelSpec
+from gpu_inference_platform.ops.serving.variants import model_parameters
 
 TARGETS = ("cpu", "gpu")
 _INSTANCE_PROFILES = re.compile(r"\bprofile:\s*\[([^\]]*)\]")
+_GPT_MODEL_PATH = re.compile(r'key:\s*"gpt_model_path",\s*value:\s*\{\s*string_value:\s*"(?P<path>[^"]+)"')
+_MAX_BATCH_SIZE = re.compile(r"^max_batch_size:\s*(?P<size>\d+)", re.MULTILINE)
 _TOOL_PACKAGES = ("torch", "onnx", "onnxruntime", "tokenizers", "transformers", "numpy")
 _GENERATION_TOOL_PACKAGES = ("onnxruntime-genai", "gguf", "accelerate", "onnx-ir")
 
@@ -143,15 +156,60 @@ def build_repository(
         source[f"{spec.ensemble}.weights_sha256"] = sha256_file(weights)
     built_generators = [generator for generator in generators if target in generator.targets]
     for generator in built_generators:
-        copy_sources(generator.model_folders, target, out)
-        export_genai(generator, out / generator.name / "1" / ENGINE_FOLDER)
+        copy_sources(generator.model_folders(target), target, out)
+        if target == "gpu":
+            _plan_llm_engines(generator, out=out, capabilities=sorted(set(compute_capabilities)), ngc_release=ngc_release, engine_plan=engine_plan)
+        else:
+            export_genai(generator, out / generator.name / "1" / ENGINE_FOLDER)
         source[f"{generator.name}.weights_package"] = _package_pin(generator.weights_package)
         source[f"{generator.name}.weights_sha256"] = sha256_file(generator.weights_path)
     if engine_plan:
         (out / ENGINE_PLAN_NAME).write_text(json.dumps(engine_plan, indent=2, sort_keys=True) + "\n")
     tools = _tool_versions(target, ngc_release, bool(built_generators))
-    manifest = write_manifest(out, target=target, tools=tools, source=source, onnx_opset=opsets.pop(), engines=engine_paths)
+    engines = {**engine_paths, **{path: str(entry["compute_capability"]) for path, entry in engine_plan.items() if entry.get("kind") == "tensorrt_llm"}}
+    manifest = write_manifest(out, target=target, tools=tools, source=source, onnx_opset=opsets.pop(), engines=engines)
     return BuildResult(manifest, parity, engine_plan)
+
+
+def _plan_llm_engines(spec: GenerationModelSpec, *, out: Path, capabilities: list[str], ngc_release: str, engine_plan: dict[str, dict[str, object]]) -> None:
+    """The checkpoint the engine Jobs compile, the BLS model's tokenizer, and per engine its plan entry and `configs/<name>.pbtxt`.
+
+    Engines are folders (`<engine model>/1/cc<X.Y>-tp<N>/`): the manifest declares them with a trailing slash.
+    Compute capabilities TensorRT-LLM does not support get none (the preview refuses LLM groups on them).
+    """
+    checkpoint = out / spec.checkpoint_folder
+    memory = export_checkpoint(spec, checkpoint)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(checkpoint / name, out / spec.name / "1" / name)
+    limits = model_parameters((out / spec.name / "config.pbtxt").read_text())
+    engine_config = (out / spec.engine_model / "config.pbtxt").read_text()
+    kv = model_parameters(engine_config)
+    max_prompt, max_output = int(limits["max_prompt_tokens"]), int(limits["max_output_tokens"])
+    if max_prompt + max_output != spec.context_length:
+        raise ValueError(f"{spec.name}: max_prompt_tokens {max_prompt} + max_output_tokens {max_output} must be context_length {spec.context_length}")
+    placeholder, batch = _GPT_MODEL_PATH.search(engine_config), _MAX_BATCH_SIZE.search(engine_config)
+    if placeholder is None or batch is None:
+        raise ValueError(f"{spec.engine_model}/config.pbtxt needs max_batch_size and a gpt_model_path parameter to point at an engine")
+    for capability in (cc for cc in capabilities if cc in TENSORRT_LLM_COMPUTE_CAPABILITIES):
+        for tensor_parallel in spec.tensor_parallel_sizes:
+            config_name = model_config_name(capability, tensor_parallel)
+            engine_dir = f"{spec.engine_model}/1/{config_name}/"
+            build = LlmEngineBuild(
+                checkpoint=f"{spec.checkpoint_folder}/",
+                dtype=spec.engine_dtype,
+                tensor_parallel=tensor_parallel,
+                max_batch_size=int(batch["size"]),
+                max_input_len=max_prompt,
+                max_seq_len=spec.context_length,
+                max_tokens_in_paged_kv_cache=int(kv["max_tokens_in_paged_kv_cache"]),
+                kv_cache_free_gpu_mem_fraction=float(kv["kv_cache_free_gpu_mem_fraction"]),
+                **memory,
+            )
+            engine_plan[engine_dir] = llm_engine_entry(capability, ngc_release, build, engine_dir)
+            configs = out / spec.engine_model / "configs"
+            configs.mkdir(exist_ok=True)
+            pointed = engine_config.replace(placeholder["path"], f"{MODELS_MOUNT}/{engine_dir.rstrip('/')}")
+            (configs / f"{config_name}.pbtxt").write_text(pointed)
 
 
 def _build_model(

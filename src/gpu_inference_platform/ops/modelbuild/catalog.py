@@ -34,6 +34,8 @@ def public_models(target: str = STACK_TARGET, model_repo: Path = MODEL_REPO) -> 
     """Every public model declared in `models.yaml` and `generators.yaml` that `target` builds, by name."""
     found = [PublicModel(s.ensemble, "embedding", s.model_folders, s.max_request_bytes) for s in load_specs(model_repo) if s.public]
     found += [
-        PublicModel(s.name, "generation", s.model_folders, s.max_request_bytes) for s in load_generation_specs(model_repo) if s.public and target in s.targets
+        PublicModel(s.name, "generation", s.model_folders(target), s.max_request_bytes)
+        for s in load_generation_specs(model_repo)
+        if s.public and target in s.targets
     ]
     return {model.name: model for model in found}

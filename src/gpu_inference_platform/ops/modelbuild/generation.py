@@ -1,8 +1,10 @@
-"""Text-generation models (`model_repo/generators.yaml`): GGUF weights -> onnxruntime-genai int4 for the cpu target.
+"""Text-generation models (`model_repo/generators.yaml`): GGUF weights -> onnxruntime-genai int4 for the cpu target,
+and a Hugging Face checkpoint plus TensorRT-LLM engine plans for the gpu target.
 
 The weights come from a pinned Python package that ships a GGUF file (offline, hashed in the
-manifest). transformers de-quantizes it to an fp32 Hugging Face folder, and onnxruntime-genai's
-model builder quantizes that to int4 (RTN, deterministic: the same inputs give the same bytes).
+manifest). transformers de-quantizes it to an fp32 Hugging Face folder; onnxruntime-genai's
+model builder quantizes that to int4 (RTN, deterministic: the same inputs give the same bytes),
+and for the gpu target it is saved in the engine's dtype for the engine Jobs to compile.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ ENGINE_FOLDER = "model"
 """Folder of the onnxruntime-genai model inside the version folder."""
 _GENAI_FILES = ("model.onnx", "model.onnx.data", "genai_config.json", "tokenizer.json", "tokenizer_config.json")
 PRECISIONS = ("int4", "int8", "fp32")
+ENGINE_DTYPES = ("float16", "bfloat16")
+_CHECKPOINT_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,13 @@ class GenerationModelSpec:
     max_request_bytes: int = 8192
     """Largest request body the load balancer's WAF and Triton's HTTP server let through."""
     targets: tuple[str, ...] = ("cpu",)
-    """Build targets with a serving path for this model (cpu: onnxruntime-genai in the Python backend)."""
+    """Build targets with a serving path for this model (cpu: onnxruntime-genai; gpu: TensorRT-LLM behind a BLS model)."""
+    engine_model: str = ""
+    """gpu target: the TensorRT-LLM model folder the generation model streams from."""
+    engine_dtype: str = "float16"
+    """gpu target: dtype of the checkpoint and the engine."""
+    tensor_parallel_sizes: tuple[int, ...] = (1,)
+    """gpu target: one engine per size and compute capability."""
     public: bool = True
 
     @property
@@ -55,10 +65,14 @@ class GenerationModelSpec:
             raise FileNotFoundError(f"{self.name}: weights package {self.weights_package!r} is not installed (make setup)")
         return Path(found.origin).parent / self.weights_file
 
+    def model_folders(self, target: str) -> tuple[str, ...]:
+        """Triton model folders of this model in a `target` build."""
+        return (self.name, self.engine_model) if target == "gpu" else (self.name,)
+
     @property
-    def model_folders(self) -> tuple[str, ...]:
-        """Triton model folders of this model."""
-        return (self.name,)
+    def checkpoint_folder(self) -> str:
+        """Build-relative folder of the gpu target's Hugging Face checkpoint (outside every model folder: pods never fetch it)."""
+        return f"checkpoints/{self.name}"
 
 
 def load_generation_specs(model_repo: Path = MODEL_REPO) -> list[GenerationModelSpec]:
@@ -67,10 +81,25 @@ def load_generation_specs(model_repo: Path = MODEL_REPO) -> list[GenerationModel
     if not path.exists():
         return []
     document = yaml.safe_load(path.read_text())
-    specs = [GenerationModelSpec(name=name, **{**fields, "targets": tuple(fields.get("targets", ("cpu",)))}) for name, fields in document.items()]
+    specs = [
+        GenerationModelSpec(
+            name=name,
+            **{**fields, "targets": tuple(fields.get("targets", ("cpu",))), "tensor_parallel_sizes": tuple(fields.get("tensor_parallel_sizes", (1,)))},
+        )
+        for name, fields in document.items()
+    ]
     for spec in specs:
         if spec.precision not in PRECISIONS:
             raise ValueError(f"{GENERATORS_FILE}: {spec.name}.precision must be one of {', '.join(PRECISIONS)}, got {spec.precision!r}")
+        if "gpu" in spec.targets and not spec.engine_model:
+            raise ValueError(f"{GENERATORS_FILE}: {spec.name}.engine_model must name the TensorRT-LLM model folder of the gpu target")
+        if spec.engine_dtype not in ENGINE_DTYPES:
+            raise ValueError(f"{GENERATORS_FILE}: {spec.name}.engine_dtype must be one of {', '.join(ENGINE_DTYPES)}, got {spec.engine_dtype!r}")
+        if spec.tensor_parallel_sizes != (1,):
+            raise ValueError(
+                f"{GENERATORS_FILE}: {spec.name}.tensor_parallel_sizes must be [1], got {list(spec.tensor_parallel_sizes)}: "
+                "TensorRT-LLM across GPUs needs one MPI rank per GPU (launch_triton_server.py), which these pods do not run"
+            )
     return specs
 
 
@@ -88,6 +117,30 @@ def dequantize_gguf(spec: GenerationModelSpec, out: Path) -> None:
     plain.load_state_dict(loaded.state_dict(), strict=True)
     plain.save_pretrained(out)
     tokenizer.save_pretrained(out)
+
+
+def export_checkpoint(spec: GenerationModelSpec, out: Path) -> dict[str, int]:
+    """The gpu target's Hugging Face checkpoint at `out` in the engine's dtype; returns the memory facts of the architecture.
+
+    Facts: `weights_bytes` and `kv_cache_bytes_per_token` (2 x layers x KV heads x head size x dtype bytes).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with tempfile.TemporaryDirectory(prefix="checkpoint-") as scratch:
+        dequantize_gguf(spec, Path(scratch))
+        model = AutoModelForCausalLM.from_pretrained(scratch, dtype=getattr(torch, spec.engine_dtype))
+        model.save_pretrained(out)
+        for name in _CHECKPOINT_TOKENIZER_FILES:
+            shutil.copyfile(Path(scratch) / name, out / name)
+    config = model.config
+    dtype_bytes = torch.finfo(getattr(torch, spec.engine_dtype)).bits // 8
+    head_size = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    return {
+        "weights_bytes": sum(parameter.numel() for parameter in model.parameters()) * dtype_bytes,
+        "kv_cache_bytes_per_token": 2 * config.num_hidden_layers * kv_heads * head_size * dtype_bytes,
+    }
 
 
 def export_genai(spec: GenerationModelSpec, out: Path) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO, load_specs
+from gpu_inference_platform.ops.modelbuild.catalog import STACK_TARGET, public_models
+from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO
 from gpu_inference_platform.policy.charts import Release, release_of, rendered_services
 from gpu_inference_platform.policy.checks.capacity import HELM_RELEASE
 from gpu_inference_platform.policy.checks.load_balancer import LISTENER, LISTENER_RULE
@@ -45,8 +46,10 @@ PROVISIONER_ADDONS = {"ebs.csi.aws.com": "aws-ebs-csi-driver", "efs.csi.aws.com"
 """CSI provisioner -> the EKS add-on that installs its driver."""
 EBS_CSI_POLICY = "policy/service-role/AmazonEBSCSIDriverPolicy"
 SERVER_READY_PATH = "/v2/health/ready"
-MODEL_ROUTE = re.compile(r"^/v2/models/(?P<model>[^/*?]+)(?:/versions/(?:\*|\d+))?/(?:infer|ready)$")
-"""A forwarded path that names exactly one model: its infer or ready endpoint, any or one version."""
+MODEL_ROUTE = re.compile(r"^/v2/models/(?P<model>[^/*?]+)(?:/versions/(?:\*|\d+))?/(?P<endpoint>infer|ready|generate|generate_stream)$")
+"""A forwarded path that names exactly one model: one of its endpoints, any or one version."""
+ENDPOINTS = {"embedding": ("infer", "ready"), "generation": ("generate", "generate_stream", "ready")}
+"""The endpoints a public model of each kind is served on; the first is the one clients cannot do without."""
 SERVICE_HOST = re.compile(r"(?<![\w.-])([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.([a-z0-9](?:[-a-z0-9]*[a-z0-9])?)\.svc(?:\.cluster\.local)?\b")
 OIDC_PROVIDER = re.compile(r"^arn:(?P<partition>[^:]+):iam::(?P<account>\d{12}):oidc-provider/oidc\.eks\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/")
 MATCHER = re.compile(r'^\s*([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"?([^"]*?)"?\s*$')
@@ -376,13 +379,13 @@ def _project_root() -> Path:
     return next((folder for folder in (here, *here.parents) if (folder / "Pulumi.yaml").is_file()), here)
 
 
-def _public_models(settings: Settings) -> set[str] | str:
-    """The public models the repository declares, or why they cannot be read."""
+def _public_models(settings: Settings) -> dict[str, str] | str:
+    """The public models the repository declares for the gpu target, by name -> kind, or why they cannot be read."""
     repository = _project_root() / str(settings["modelRepository"])
     try:
-        return {spec.ensemble for spec in load_specs(repository) if spec.public}
-    except (OSError, yaml.YAMLError, TypeError, AttributeError) as error:
-        return f"cannot read the public models from {repository / 'models.yaml'}: {error}"
+        return {name: model.kind for name, model in public_models(STACK_TARGET, repository).items()}
+    except (OSError, yaml.YAMLError, TypeError, AttributeError, ValueError) as error:
+        return f"cannot read the public models from {repository} (models.yaml, generators.yaml): {error}"
 
 
 def _forwards(actions: object) -> bool:
@@ -415,15 +418,22 @@ def _public_routes(stack: Stack, settings: Settings) -> Iterator[Finding]:
             continue
         for path in paths:
             route = MODEL_ROUTE.match(path)
-            if route and route["model"] in public:
-                if path.endswith("/infer"):
+            endpoints = ENDPOINTS[public[route["model"]]] if route and route["model"] in public else ()
+            if route and route["endpoint"] in endpoints:
+                if route["endpoint"] == endpoints[0]:
                     routed.add(route["model"])
             elif path != SERVER_READY_PATH:
                 listed = ", ".join(sorted(public)) or "none"
-                why = f"{route['model']} is not public in models.yaml (public: {listed})" if route else "it is not one model's infer or ready path"
+                why = (
+                    f"{route['model']} is not public in models.yaml or generators.yaml (public: {listed})"
+                    if route and not endpoints
+                    else f"{route['model']} is served on {', '.join(endpoints)} only"
+                    if route
+                    else "it is not one model's infer, generate or ready path"
+                )
                 yield Finding(rule, f"forwards {path}, but {why}")
-    for model in sorted(public - routed):
-        yield Finding(rules[0] if rules else None, f"public model {model} has no forwarded infer path, so clients cannot reach it")
+    for model in sorted(public.keys() - routed):
+        yield Finding(rules[0] if rules else None, f"public model {model} has no forwarded {ENDPOINTS[public[model]][0]} path, so clients cannot reach it")
 
 
 POLICIES = (
