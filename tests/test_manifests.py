@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from gpu_inference_platform.components.tensorrt_engines import TENSORRT_LLM_COMPUTE_CAPABILITIES
 from gpu_inference_platform.preview.harness import Plan, render_kubernetes
 from tests.conftest import STACKS, valid_config
 from tests.schemas.karpenter import SCHEMAS as KARPENTER_SCHEMAS
@@ -51,9 +52,13 @@ def test_rendered_objects_are_valid(plans: dict[str, Plan], stack: str, tmp_path
     documents = [yaml.safe_load(path.read_text()) for path in written]
     config = valid_config(stack)
     pools = 1 if config.fleet.on_demand is None else 2
-    jobs = len(config.model_repository.engine_targets)
+    groups = len(config.serving)
+    llm_engines = len([cc for cc in config.model_repository.engine_targets if cc in TENSORRT_LLM_COMPUTE_CAPABILITIES])
+    jobs = len(config.model_repository.engine_targets) + llm_engines
     assert sorted(d["kind"] for d in documents) == sorted(
-        ["DaemonSet", "StorageClass", "EC2NodeClass", "Namespace", "NetworkPolicy", "NetworkPolicy", "ServiceAccount", *SERVING_KINDS, *MONITORING_KINDS]
+        ["DaemonSet", "StorageClass", "EC2NodeClass", "Namespace", "NetworkPolicy", "NetworkPolicy", "ServiceAccount", *MONITORING_KINDS]
+        + SERVING_KINDS * groups
+        + ["ServiceMonitor"] * (groups - 1)
         + ["NodePool"] * pools
         + ["Job"] * jobs
     )

@@ -44,6 +44,8 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-5xx-ratio"),
             ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-p99"),
             ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-unhealthy"),
+            ("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "monitoring-llm"),
+            ("aws:cloudwatch/metricAlarm:MetricAlarm", "monitoring-alb-unhealthy-llm"),
         ]
     )
 
@@ -117,7 +119,7 @@ def test_alert_rules_cover_the_failure_modes_with_runbooks(plans: dict[str, Plan
         "TimeToFirstTokenP95High",
     }
     assert all(r["annotations"]["runbook"] and r["annotations"]["summary"] for r in rules.values())
-    assert rules["TritonP99LatencyHigh"]["expr"] == 'max(nv_inference_request_summary_us{namespace="triton",quantile="0.99"}) by (model) / 1000 > 250'
+    assert rules["TritonP99LatencyHigh"]["expr"] == 'max(nv_inference_request_summary_us{namespace=~"triton|llm",quantile="0.99"}) by (model) / 1000 > 250'
     assert rules["GpuXidErrors"]["labels"] == {"severity": "critical"}
 
 

@@ -59,6 +59,21 @@ def test_prod_preview_prints_tree_writes_json_and_manifests(tmp_path: Path) -> N
             "triton-verifier",
             f"trt-{short}-cc86",
             f"trt-{short}-cc89",
+            f"trtllm-{short}-smollm2-tensorrt-llm-cc86-tp1",
+            f"trtllm-{short}-smollm2-tensorrt-llm-cc89-tp1",
+            "alb-llm",
+            "llm-default-deny",
+            "llm-dns-and-https",
+            "llm-clients",
+            "monitoring-llm",
+            "llm",
+            "llm",
+            "llm",
+            "llm",
+            "llm-spot",
+            "llm-floor",
+            "llm-spot",
+            "llm-verifier",
         ]
     )
     assert '      fleetComputeCapabilities: ["8.6", "8.9"]' in lines
@@ -92,6 +107,7 @@ def test_unreadable_config_file_exits_2(tmp_path: Path) -> None:
 def test_config_warnings_are_printed_and_do_not_fail(tmp_path: Path) -> None:
     raw = committed_raw("dev")
     raw["fleet"]["spot"]["instanceTypes"] = ["g5.xlarge", "g5.2xlarge"]
+    raw["serving"][1]["instanceTypes"] = ["g5.xlarge"]
     result = run_preview("dev", "--config", str(write_stack_file(tmp_path / "Pulumi.dev.yaml", raw)), "--json", str(tmp_path / "plan.json"))
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stdout.splitlines() if line.startswith("warning:")] == [
@@ -101,4 +117,6 @@ def test_config_warnings_are_printed_and_do_not_fail(tmp_path: Path) -> None:
         "warning: config: gpu-inference-platform:modelRepository.engineTargets[2] = '8.9': no instance type of the fleet has this compute capability; its plan cannot be built",
     ]
     jobs = [r["name"] for r in json.loads((tmp_path / "plan.json").read_text())["resources"] if r["type"] == "kubernetes:batch/v1:Job"]
-    assert [name.rsplit("-", 1)[1] for name in jobs] == ["cc86"], "only the launchable GPU family gets an engine Job"
+    assert sorted(name.split("-", 1)[0] + "-" + name.split("-cc", 1)[1] for name in jobs) == ["models-86", "models-86-tp1"], (
+        "only the launchable GPU family gets engine Jobs"
+    )

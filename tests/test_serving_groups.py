@@ -11,8 +11,6 @@ import pytest
 
 from gpu_inference_platform import LlmScaling, TritonServer, TritonServerArgs
 from gpu_inference_platform.components.model_manifest import verify
-from gpu_inference_platform.ops.modelbuild.catalog import PublicModel
-from gpu_inference_platform.program import config as stack_config
 from tests.components.alone import CLUSTER, build_alone, errors
 from tests.conftest import ROOT, config_issues, valid_config
 

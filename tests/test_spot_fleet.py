@@ -141,7 +141,7 @@ def _pool(plan: Plan, capacity: str) -> dict:
 def test_prod_pools_spot_first_with_on_demand_fallback(plans: dict[str, Plan]) -> None:
     spot, on_demand = _pool(plans["prod"], "spot"), _pool(plans["prod"], "on-demand")
     assert (spot["weight"], on_demand["weight"]) == (100, 10)
-    assert (spot["limits"], on_demand["limits"]) == ({"nvidia.com/gpu": "16"}, {"nvidia.com/gpu": "6"})
+    assert (spot["limits"], on_demand["limits"]) == ({"nvidia.com/gpu": "20"}, {"nvidia.com/gpu": "6"})
     requirements = {r["key"]: r["values"] for r in spot["template"]["spec"]["requirements"]}
     assert requirements == {
         "karpenter.sh/capacity-type": ["spot"],
@@ -163,12 +163,12 @@ def test_prod_pools_spot_first_with_on_demand_fallback(plans: dict[str, Plan]) -
 def test_dev_is_all_spot_with_a_small_limit(plans: dict[str, Plan]) -> None:
     pools = plans["dev"].of_type(NODEPOOL)
     assert [p.name for p in pools] == ["gpu-fleet-spot"]
-    assert pools[0].inputs["spec"]["limits"] == {"nvidia.com/gpu": "3"}, "peak serving (2) + 1 for engine builds"
+    assert pools[0].inputs["spec"]["limits"] == {"nvidia.com/gpu": "5"}, "peak serving (2 groups x 2) + 1 for engine builds"
 
 
 @pytest.mark.parametrize(
     ("stack", "capabilities", "max_gpus", "gpu_hours"),
-    [("dev", ["7.5", "8.6", "8.9"], 3, 2190), ("staging", ["7.5", "8.6", "8.9"], 6, 4380), ("prod", ["8.6", "8.9"], 22, 16060)],
+    [("dev", ["7.5", "8.6", "8.9"], 5, 3650), ("staging", ["7.5", "8.6", "8.9"], 8, 5840), ("prod", ["8.6", "8.9"], 26, 18980)],
 )
 def test_fleet_exposes_capabilities_and_bounds_as_plain_data(
     plans: dict[str, Plan], stack: str, capabilities: list[str], max_gpus: int, gpu_hours: int

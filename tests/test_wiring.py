@@ -91,7 +91,9 @@ def test_w03_an_hpa_metric_no_adapter_rule_serves(prod: Stack) -> None:
         )
     ]
     assert findings("W03", without(prod, RELEASE, "monitoring-adapter")) == [
-        ("triton-spot", "metric triton_queue_time_per_request_us (Pods) needs a custom-metrics adapter, and none is planned")
+        ("llm-spot", "metric trtllm_waiting_requests (Pods) needs a custom-metrics adapter, and none is planned"),
+        ("llm-spot", "metric trtllm_kv_cache_used_ratio (Pods) needs a custom-metrics adapter, and none is planned"),
+        ("triton-spot", "metric triton_queue_time_per_request_us (Pods) needs a custom-metrics adapter, and none is planned"),
     ]
 
 
@@ -181,20 +183,20 @@ def test_w06_limits_with_no_room_for_an_engine_build(prod: Stack) -> None:
     full = with_edits(
         prod,
         [
-            (NODE_POOL, "gpu-fleet-spot", put("spec.limits", {"nvidia.com/gpu": "12"})),
-            (NODE_POOL, "gpu-fleet-on-demand", put("spec.limits", {"nvidia.com/gpu": "3"})),
+            (NODE_POOL, "gpu-fleet-spot", put("spec.limits", {"nvidia.com/gpu": "17"})),
+            (NODE_POOL, "gpu-fleet-on-demand", put("spec.limits", {"nvidia.com/gpu": "6"})),
         ],
     )
-    message = "engine build needs 1 GPU, but the NodePools' limits (15 GPUs: gpu-fleet-on-demand, gpu-fleet-spot) are all taken by serving at peak (15)"
+    message = "engine build needs 1 GPU, but the NodePools' limits (23 GPUs: gpu-fleet-on-demand, gpu-fleet-spot) are all taken by serving at peak (23)"
     jobs = sorted(r.name for r in prod.of_type("kubernetes:batch/v1:Job"))
-    assert findings("W06", full) == [(job, message) for job in jobs] and len(jobs) == 2
+    assert findings("W06", full) == [(job, message) for job in jobs] and len(jobs) == 4, "two TensorRT plans, two TensorRT-LLM engines"
 
 
 def test_w06_a_pinned_floor_beyond_its_pool(prod: Stack) -> None:
     """The floor is pinned to on-demand (the spot tier only prefers spot, so it may use either pool)."""
-    assert findings("W06", with_edits(prod, [(NODE_POOL, "gpu-fleet-on-demand", put("spec.limits", {"nvidia.com/gpu": "2"}))])) == [
-        ("triton-floor", "triton-floor need 3 GPUs on on-demand nodes at peak, but the on-demand NodePools allow 2")
-    ], "18 GPUs in all still leave room for an engine build"
+    assert findings("W06", with_edits(prod, [(NODE_POOL, "gpu-fleet-on-demand", put("spec.limits", {"nvidia.com/gpu": "4"}))])) == [
+        ("llm-floor", "llm-floor, triton-floor need 5 GPUs on on-demand nodes at peak, but the on-demand NodePools allow 4")
+    ], "24 GPUs in all still leave room for an engine build"
 
 
 def _paths(*values: str) -> Edit:
@@ -211,6 +213,16 @@ def test_w07_the_committed_edge_routes_exactly_the_public_ensemble(prod: Stack) 
             "/v2/models/minilm_embed/versions/*/infer",
             "/v2/models/minilm_embed/versions/*/ready",
         ],
+        "alb-model-smollm2_generate": [
+            "/v2/models/smollm2_generate/generate",
+            "/v2/models/smollm2_generate/generate_stream",
+            "/v2/models/smollm2_generate/ready",
+        ],
+        "alb-model-smollm2_generate-versions": [
+            "/v2/models/smollm2_generate/versions/*/generate",
+            "/v2/models/smollm2_generate/versions/*/generate_stream",
+            "/v2/models/smollm2_generate/versions/*/ready",
+        ],
     }
     assert findings("W07", prod) == []
 
@@ -219,16 +231,19 @@ def test_w07_the_wildcard_route_the_audit_found(prod: Stack) -> None:
     """`/v2/models/*/infer` made the internal tokenizer and encoder public."""
     audited = with_edits(prod, [(RULE, "alb-ready", _paths("/v2/health/ready", "/v2/models/*/infer", "/v2/models/*/versions/*/infer"))])
     assert findings("W07", audited) == [
-        ("alb-ready", "forwards /v2/models/*/infer, but it is not one model's infer or ready path"),
-        ("alb-ready", "forwards /v2/models/*/versions/*/infer, but it is not one model's infer or ready path"),
+        ("alb-ready", "forwards /v2/models/*/infer, but it is not one model's infer, generate or ready path"),
+        ("alb-ready", "forwards /v2/models/*/versions/*/infer, but it is not one model's infer, generate or ready path"),
     ]
 
 
 def test_w07_an_internal_model_routed_and_the_public_one_left_out(prod: Stack) -> None:
     encoder = with_edits(prod, [(RULE, EMBED_RULE, _paths("/v2/models/minilm_encoder/infer", "/v2/models/minilm_embed/ready", "/v2/repository/index"))])
     assert findings("W07", encoder) == [
-        (EMBED_RULE, "forwards /v2/models/minilm_encoder/infer, but minilm_encoder is not public in models.yaml (public: minilm_embed)"),
-        (EMBED_RULE, "forwards /v2/repository/index, but it is not one model's infer or ready path"),
+        (
+            EMBED_RULE,
+            "forwards /v2/models/minilm_encoder/infer, but minilm_encoder is not public in models.yaml or generators.yaml (public: minilm_embed, smollm2_generate)",
+        ),
+        (EMBED_RULE, "forwards /v2/repository/index, but it is not one model's infer, generate or ready path"),
         (EMBED_RULE, "public model minilm_embed has no forwarded infer path, so clients cannot reach it"),
     ]
 
@@ -248,18 +263,22 @@ def test_w07_forwarding_without_a_path_condition(prod: Stack) -> None:
 
 
 def test_w07_reads_the_public_list_from_the_model_repository(prod: Stack, tmp_path: Path) -> None:
-    declared = yaml.safe_load((ROOT / "model_repo" / "models.yaml").read_text())
-    declared["minilm_embed"]["public"] = False
-    (tmp_path / "models.yaml").write_text(yaml.safe_dump(declared))
+    for name, model in (("models.yaml", "minilm_embed"), ("generators.yaml", "smollm2_generate")):
+        declared = yaml.safe_load((ROOT / "model_repo" / name).read_text())
+        declared[model]["public"] = False
+        (tmp_path / name).write_text(yaml.safe_dump(declared))
     policy = WIRING["W07"]
     private = [(f.resource.name if f.resource else None, f.message) for f in policy.check(prod, {"modelRepository": str(tmp_path)})]
+    rules = [r for r in prod.of_type(RULE) if r.name != "alb-ready"]
     assert private == [
-        (EMBED_RULE, f"forwards {path}, but minilm_embed is not public in models.yaml (public: none)")
-        for path in next(r for r in prod.of_type(RULE) if r.name == EMBED_RULE).props["conditions"][0]["pathPattern"]["values"]
+        (rule.name, f"forwards {path}, but {path.split('/')[3]} is not public in models.yaml or generators.yaml (public: none)")
+        for rule in rules
+        for path in rule.props["conditions"][0]["pathPattern"]["values"]
     ]
+    assert len(private) == 10
     (tmp_path / "models.yaml").write_text("- not: a mapping\n")
     (unreadable,) = policy.check(prod, {"modelRepository": str(tmp_path)})
-    assert unreadable.message.startswith(f"cannot read the public models from {tmp_path / 'models.yaml'}: ")
+    assert unreadable.message.startswith(f"cannot read the public models from {tmp_path} (models.yaml, generators.yaml): ")
 
 
 def test_a_wiring_error_is_a_mandatory_violation_of_the_preview(plans: dict[str, Plan]) -> None:

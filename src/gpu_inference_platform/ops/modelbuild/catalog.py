@@ -31,6 +31,11 @@ STACK_TARGET = "gpu"
 
 @cache
 def public_models(target: str = STACK_TARGET, model_repo: Path = MODEL_REPO) -> dict[str, PublicModel]:
+    """`read_public_models`, read once per process (the project's own declarations do not change while it runs)."""
+    return read_public_models(target, model_repo)
+
+
+def read_public_models(target: str = STACK_TARGET, model_repo: Path = MODEL_REPO) -> dict[str, PublicModel]:
     """Every public model declared in `models.yaml` and `generators.yaml` that `target` builds, by name."""
     found = [PublicModel(s.ensemble, "embedding", s.model_folders, s.max_request_bytes) for s in load_specs(model_repo) if s.public]
     found += [

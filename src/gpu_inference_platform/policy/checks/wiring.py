@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from gpu_inference_platform.ops.modelbuild.catalog import STACK_TARGET, public_models
+from gpu_inference_platform.ops.modelbuild.catalog import STACK_TARGET, read_public_models
 from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO
 from gpu_inference_platform.policy.charts import Release, release_of, rendered_services
 from gpu_inference_platform.policy.checks.capacity import HELM_RELEASE
@@ -383,7 +383,7 @@ def _public_models(settings: Settings) -> dict[str, str] | str:
     """The public models the repository declares for the gpu target, by name -> kind, or why they cannot be read."""
     repository = _project_root() / str(settings["modelRepository"])
     try:
-        return {name: model.kind for name, model in public_models(STACK_TARGET, repository).items()}
+        return {name: model.kind for name, model in read_public_models(STACK_TARGET, repository).items()}
     except (OSError, yaml.YAMLError, TypeError, AttributeError, ValueError) as error:
         return f"cannot read the public models from {repository} (models.yaml, generators.yaml): {error}"
 
