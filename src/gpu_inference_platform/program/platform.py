@@ -121,7 +121,7 @@ def llm_engine_issues(config: StackConfig, manifest: Manifest, build_dir: Path) 
         key = f"{PROJECT}:serving[{index}].instanceTypes"
         types = group.instance_types or sorted({t for pool in config.named_pools().values() for t in pool.instance_types})
         for model in (m for m in served_public_models(group) if m.kind == "generation"):
-            engines = {manifest.engines[folder]: builds[folder] for folder in builds if folder.split("/", 1)[0] in model.folders}
+            engines = {manifest.engines[f]: builds[f] for f in builds if f in manifest.engines and f.split("/", 1)[0] in model.folders}
             for name in types:
                 gpu = INSTANCE_TYPES[name].gpu
                 if gpu is None:
