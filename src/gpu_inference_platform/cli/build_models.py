@@ -54,8 +54,8 @@ def _build(argv: list[str]) -> int:
     for check in result.parity:
         print(check)
     for plan, step in result.engine_plan.items():
-        release = step.get("tensorrt_image_release") or step.get("triton_image_release")
-        print(f"engine plan ({step.get('kind', 'tensorrt')}, cc {step['compute_capability']}, NGC {release}): {plan}")
+        built_with = step.get("tensorrt_image_release") or step.get("triton_image_release")
+        print(f"engine plan ({step.get('kind', 'tensorrt')}, cc {step['compute_capability']}, NGC {built_with}): {plan}")
     elapsed = time.perf_counter() - started
     print(f"built {args.out} ({args.target}) in {elapsed:.1f} s: tree {result.manifest.tree_hash}, {len(result.manifest.files)} files")
     return 0
