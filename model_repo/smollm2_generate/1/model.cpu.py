@@ -9,30 +9,22 @@ its own response; otherwise one response carries the whole text. Generation runs
 batched (`inflight.py`); a full queue is refused with UNAVAILABLE.
 """
 
-import json
-import locale
-from pathlib import Path
-
 import onnxruntime_genai as og
 import triton_python_backend_utils as pb_utils
-from chat_request import InvalidInputError, Limits, Outcome, check_prompt_length, read_message, read_sampling, read_stream
+from chat_request import InvalidInputError, Outcome
 from inflight import ChatPrompt, InFlightScheduler, Job, QueueFullError, ShuttingDownError
-from triton_llm import TritonObserver, input_reader, send_end, send_error, text_response
+from triton_llm import ChatModel, TritonObserver, send_end, send_error, text_response
 
 
 class TritonPythonModel:
     """One onnxruntime-genai model and one in-flight scheduler per instance."""
 
     def initialize(self, args):
-        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")  # the stub starts in the C locale; the tokenizer needs UTF-8
-        config = json.loads(args["model_config"])
-        parameters = {key: value["string_value"] for key, value in config["parameters"].items()}
-        version = Path(args["model_repository"]) / args["model_version"]
-        self.model = og.Model(str(version / "model"))
+        self.chat = ChatModel.load(args)
+        parameters = self.chat.parameters
+        self.model = og.Model(str(self.chat.version / "model"))
         self.tokenizer = og.Tokenizer(self.model)
-        self.prompt = ChatPrompt(self.tokenizer, version)
-        self.defaults = json.loads((version / "sampling.json").read_text())
-        self.limits = Limits.from_parameters(parameters)
+        self.prompt = ChatPrompt(self.tokenizer, self.chat.version)
         self.observer = TritonObserver(args["model_name"])
         self.scheduler = InFlightScheduler(
             self.model,
@@ -58,10 +50,7 @@ class TritonPythonModel:
         self.scheduler.stop()
 
     def _job(self, request, sender):
-        read = input_reader(request)
-        stream, sampling, message = read_stream(read), read_sampling(read, self.defaults, self.limits), read_message(read, self.limits)
-        prompt_ids = self.prompt.ids(message)
-        check_prompt_length(prompt_ids.size, self.limits)
+        stream, sampling, prompt_ids = self.chat.read(request, self.prompt.ids)
 
         def on_text(piece):
             if stream:

@@ -10,7 +10,6 @@ refused with UNAVAILABLE at once.
 """
 
 import json
-import locale
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from chat_request import InvalidInputError, Limits, Outcome, StopText, check_prompt_length, read_message, read_sampling, read_stream
+from chat_request import InvalidInputError, Outcome, StopText
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
-from triton_llm import TritonObserver, input_reader, send_end, send_error, text_response
+from triton_llm import ChatModel, TritonObserver, send_end, send_error, text_response
 
 
 class EngineError(RuntimeError):
@@ -69,17 +68,13 @@ class TritonPythonModel:
     """A tokenizer, the chat prompt and a thread pool of generations per instance."""
 
     def initialize(self, args):
-        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")  # the stub starts in the C locale; the tokenizer needs UTF-8
-        config = json.loads(args["model_config"])
-        parameters = {key: value["string_value"] for key, value in config["parameters"].items()}
-        version = Path(args["model_repository"]) / args["model_version"]
+        self.chat = ChatModel.load(args)
+        parameters, version = self.chat.parameters, self.chat.version
         self.tokenizer = Tokenizer.from_file(str(version / "tokenizer.json"))
         special = json.loads((version / "tokenizer_config.json").read_text())
         self.end_id = self._token_id(special["eos_token"])
         self.pad_id = self._token_id(special.get("pad_token") or special["eos_token"])
         self.prompt = TemplatePrompt(self.tokenizer, version)
-        self.defaults = json.loads((version / "sampling.json").read_text())
-        self.limits = Limits.from_parameters(parameters)
         self.engine_model = parameters["engine_model"]
         self.observer = TritonObserver(args["model_name"])
         self.max_active = int(parameters["max_active_requests"])
@@ -100,10 +95,7 @@ class TritonPythonModel:
             arrived = time.monotonic()
             sender = request.get_response_sender()
             try:
-                read = input_reader(request)
-                stream, sampling, message = read_stream(read), read_sampling(read, self.defaults, self.limits), read_message(read, self.limits)
-                prompt_ids = self.prompt.ids(message)
-                check_prompt_length(prompt_ids.size, self.limits)
+                stream, sampling, prompt_ids = self.chat.read(request, self.prompt.ids)
             except InvalidInputError as error:
                 send_error(sender, str(error), pb_utils.TritonError.INVALID_ARG)
                 continue

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import locale
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import triton_python_backend_utils as pb_utils
-from chat_request import InputReader, Observer, Outcome
+from chat_request import InputReader, Limits, Observer, Outcome, Sampling, check_prompt_length, read_message, read_sampling, read_stream
 
 TTFT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0]
 FINAL = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
@@ -53,6 +60,33 @@ def input_reader(request: pb_utils.InferenceRequest) -> InputReader:
         return None if tensor is None else tensor.as_numpy()
 
     return read
+
+
+@dataclass(frozen=True)
+class ChatModel:
+    """What an instance of either target reads when it starts: its parameters, version folder, sampling defaults and limits."""
+
+    parameters: dict[str, str]
+    version: Path
+    defaults: dict[str, Any]
+    limits: Limits
+
+    @classmethod
+    def load(cls, args: dict[str, str]) -> ChatModel:
+        """From `initialize`'s arguments; the stub starts in the C locale and the tokenizers need UTF-8."""
+        locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+        config = json.loads(args["model_config"])
+        parameters = {key: value["string_value"] for key, value in config["parameters"].items()}
+        version = Path(args["model_repository"]) / args["model_version"]
+        return cls(parameters, version, json.loads((version / "sampling.json").read_text()), Limits.from_parameters(parameters))
+
+    def read(self, request: pb_utils.InferenceRequest, prompt_ids: Callable[[str], np.ndarray]) -> tuple[bool, Sampling, np.ndarray]:
+        """A request's stream flag, sampling and prompt token ids, each bounded (InvalidInputError otherwise)."""
+        read = input_reader(request)
+        stream, sampling, message = read_stream(read), read_sampling(read, self.defaults, self.limits), read_message(read, self.limits)
+        ids = prompt_ids(message)
+        check_prompt_length(ids.size, self.limits)
+        return stream, sampling, ids
 
 
 def text_response(text: str) -> pb_utils.InferenceResponse:

@@ -158,7 +158,8 @@ def build_repository(
     for generator in built_generators:
         copy_sources(generator.model_folders(target), target, out)
         if target == "gpu":
-            _plan_llm_engines(generator, out=out, capabilities=sorted(set(compute_capabilities)), ngc_release=ngc_release, engine_plan=engine_plan)
+            capabilities = sorted(set(compute_capabilities))
+            _plan_llm_engines(generator, out=out, capabilities=capabilities, ngc_release=ngc_release, engine_paths=engine_paths, engine_plan=engine_plan)
         else:
             export_genai(generator, out / generator.name / "1" / ENGINE_FOLDER)
         source[f"{generator.name}.weights_package"] = _package_pin(generator.weights_package)
@@ -166,12 +167,19 @@ def build_repository(
     if engine_plan:
         (out / ENGINE_PLAN_NAME).write_text(json.dumps(engine_plan, indent=2, sort_keys=True) + "\n")
     tools = _tool_versions(target, ngc_release, bool(built_generators))
-    engines = {**engine_paths, **{path: str(entry["compute_capability"]) for path, entry in engine_plan.items() if entry.get("kind") == "tensorrt_llm"}}
-    manifest = write_manifest(out, target=target, tools=tools, source=source, onnx_opset=opsets.pop(), engines=engines)
+    manifest = write_manifest(out, target=target, tools=tools, source=source, onnx_opset=opsets.pop(), engines=engine_paths)
     return BuildResult(manifest, parity, engine_plan)
 
 
-def _plan_llm_engines(spec: GenerationModelSpec, *, out: Path, capabilities: list[str], ngc_release: str, engine_plan: dict[str, dict[str, object]]) -> None:
+def _plan_llm_engines(
+    spec: GenerationModelSpec,
+    *,
+    out: Path,
+    capabilities: list[str],
+    ngc_release: str,
+    engine_paths: dict[str, str],
+    engine_plan: dict[str, dict[str, object]],
+) -> None:
     """The checkpoint the engine Jobs compile, the BLS model's tokenizer, and per engine its plan entry and `configs/<name>.pbtxt`.
 
     Engines are folders (`<engine model>/1/cc<X.Y>-tp<N>/`): the manifest declares them with a trailing slash.
@@ -190,6 +198,8 @@ def _plan_llm_engines(spec: GenerationModelSpec, *, out: Path, capabilities: lis
     placeholder, batch = _GPT_MODEL_PATH.search(engine_config), _MAX_BATCH_SIZE.search(engine_config)
     if placeholder is None or batch is None:
         raise ValueError(f"{spec.engine_model}/config.pbtxt needs max_batch_size and a gpt_model_path parameter to point at an engine")
+    configs = out / spec.engine_model / "configs"
+    configs.mkdir()
     for capability in (cc for cc in capabilities if cc in TENSORRT_LLM_COMPUTE_CAPABILITIES):
         for tensor_parallel in spec.tensor_parallel_sizes:
             config_name = model_config_name(capability, tensor_parallel)
@@ -205,9 +215,8 @@ def _plan_llm_engines(spec: GenerationModelSpec, *, out: Path, capabilities: lis
                 kv_cache_free_gpu_mem_fraction=float(kv["kv_cache_free_gpu_mem_fraction"]),
                 **memory,
             )
+            engine_paths[engine_dir] = capability
             engine_plan[engine_dir] = llm_engine_entry(capability, ngc_release, build, engine_dir)
-            configs = out / spec.engine_model / "configs"
-            configs.mkdir(exist_ok=True)
             pointed = engine_config.replace(placeholder["path"], f"{MODELS_MOUNT}/{engine_dir.rstrip('/')}")
             (configs / f"{config_name}.pbtxt").write_text(pointed)
 
