@@ -6,7 +6,9 @@ import hashlib
 import shutil
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import numpy as np
 import onnx
 import onnxruntime_genai
 import pytest
@@ -17,6 +19,7 @@ from gpu_inference_platform.ops.serving.build_module import build_module
 from tests.conftest import ROOT
 
 CPU_BUILD = ROOT / "build" / "models" / "cpu"
+GPU_BUILD = ROOT / "build" / "models" / "dev"
 SOURCE = ROOT / "model_repo" / "smollm2_generate"
 PROMPT_FILES = ("chat_template.jinja", "system_prompt.txt", "sampling.json")
 
@@ -99,3 +102,51 @@ def test_stop_text_without_a_stop_word_releases_everything(inflight: ModuleType)
     assert released == "ENx fin" and not stop.stopped
     plain = inflight.StopText(())
     assert plain.feed("abc") == "abc"
+
+
+@pytest.fixture(scope="module")
+def prompt_tokens() -> ModuleType:
+    """The gpu build's token module (what its chat front imports)."""
+    return build_module(GPU_BUILD / "smollm2_generate" / "1", "prompt_tokens")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(prompt_tokens: ModuleType) -> Any:
+    return prompt_tokens.Tokenizer.from_file(str(GPU_BUILD / "smollm2_generate" / "1" / "tokenizer.json"))
+
+
+def test_the_gpu_prompt_has_the_cpu_prompts_token_ids(prompt_tokens: ModuleType, tokenizer: Any, inflight: ModuleType) -> None:
+    version = CPU_BUILD / "smollm2_generate" / "1"
+    model = onnxruntime_genai.Model(str(version / "model"))
+    cpu_ids = inflight.ChatPrompt(onnxruntime_genai.Tokenizer(model), version).ids("Où est le château 🏰 ?")
+    gpu_ids = prompt_tokens.TemplatePrompt(tokenizer, GPU_BUILD / "smollm2_generate" / "1").ids("Où est le château 🏰 ?")
+    assert gpu_ids.tolist() == cpu_ids.tolist() and gpu_ids.dtype == np.int32
+
+
+@pytest.mark.parametrize("text", ["Héllo wörld 🐉🏰 — 龍 guards it.  Two  spaces\n\nand <|im_end|> a special token", "🐉🐉🐉", "  leading spaces"])
+def test_the_detokenizer_streams_the_whole_text_and_never_half_a_character(prompt_tokens: ModuleType, tokenizer: Any, text: str) -> None:
+    ids = tokenizer.encode(text, add_special_tokens=False).ids
+    detokenizer = prompt_tokens.Detokenizer(tokenizer)
+    pieces = [detokenizer.add([token]) for token in ids]
+    assert "".join(pieces) == tokenizer.decode(ids, skip_special_tokens=True)
+    assert "\ufffd" not in "".join(pieces)
+    assert sum(1 for piece in pieces if piece) > 1, "pieces go out as they complete"
+
+
+def test_the_detokenizer_holds_a_multi_token_character_until_it_is_complete(prompt_tokens: ModuleType, tokenizer: Any) -> None:
+    ids = tokenizer.encode("🐉🐉🐉", add_special_tokens=False).ids
+    detokenizer = prompt_tokens.Detokenizer(tokenizer)
+    pieces = [detokenizer.add([token]) for token in ids]
+    assert len(ids) > 3 and [piece for piece in pieces if piece] == ["🐉", "🐉", "🐉"]
+
+
+def test_the_stop_words_list_spells_each_word_as_written_and_after_a_space(prompt_tokens: ModuleType, tokenizer: Any) -> None:
+    words = prompt_tokens.stop_words_list(tokenizer, ("Paris", " end", "龍"))
+    spellings = [" Paris", " end", " 龍", "Paris", "龍"]
+    encoded = [tokenizer.encode(spelling, add_special_tokens=False).ids for spelling in spellings]
+    flat = [token for ids in encoded for token in ids]
+    offsets = np.cumsum([len(ids) for ids in encoded]).tolist()
+    assert words.dtype == np.int32 and words.shape == (1, 2, len(flat))
+    assert words[0][0].tolist() == flat
+    assert words[0][1].tolist() == offsets + [-1] * (len(flat) - len(offsets))
+    assert tokenizer.encode(" Paris", add_special_tokens=False).ids != tokenizer.encode("Paris", add_special_tokens=False).ids

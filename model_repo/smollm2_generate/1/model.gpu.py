@@ -13,51 +13,17 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 from chat_request import InvalidInputError, Outcome, StopText
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from prompt_tokens import Detokenizer, TemplatePrompt, stop_words_list
 from tokenizers import Tokenizer
 from triton_llm import ChatModel, TritonObserver, send_end, send_error, text_response
 
 
 class EngineError(RuntimeError):
     """The TensorRT-LLM model answered with an error."""
-
-
-class TemplatePrompt:
-    """The version folder's chat template and system prompt around a user message, as token ids (as the cpu target renders it)."""
-
-    def __init__(self, tokenizer: Tokenizer, version_folder: Path) -> None:
-        self.tokenizer = tokenizer
-        self.template = ImmutableSandboxedEnvironment().from_string((version_folder / "chat_template.jinja").read_text())
-        self.system = (version_folder / "system_prompt.txt").read_text().strip()
-
-    def ids(self, user_message: str) -> np.ndarray:
-        """Token ids of the whole prompt, ending where the assistant's answer starts."""
-        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": user_message}]
-        text = self.template.render(messages=messages, add_generation_prompt=True)
-        return np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int32)
-
-
-class Detokenizer:
-    """Text of a growing list of token ids, released only once complete (never half a UTF-8 character)."""
-
-    def __init__(self, tokenizer: Tokenizer) -> None:
-        self.tokenizer = tokenizer
-        self.ids: list[int] = []
-        self.released = 0
-
-    def add(self, ids: list[int]) -> str:
-        """The new text the ids complete."""
-        self.ids += ids
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            return ""
-        piece, self.released = text[self.released :], len(text)
-        return piece
 
 
 def _tensor(name, value, dtype):
@@ -189,16 +155,8 @@ class TritonPythonModel:
         if sampling.seed is not None:
             inputs.append(_tensor("seed", sampling.seed, np.uint64))
         if sampling.stop_words:
-            inputs.append(pb_utils.Tensor("stop_words_list", self._stop_words_list(sampling.stop_words)))
+            inputs.append(pb_utils.Tensor("stop_words_list", stop_words_list(self.tokenizer, sampling.stop_words)))
         return pb_utils.InferenceRequest(model_name=self.engine_model, inputs=inputs, requested_output_names=["output_ids", "sequence_length"])
-
-    def _stop_words_list(self, words):
-        """TensorRT-LLM's word list: [1, 2, N], token ids then the end offset of each word, padded with 0 and -1."""
-        encoded = [self.tokenizer.encode(word, add_special_tokens=False).ids for word in words]
-        flat = [token for ids in encoded for token in ids]
-        offsets = np.cumsum([len(ids) for ids in encoded]).tolist()
-        width = max(len(flat), len(offsets))
-        return np.array([[flat + [0] * (width - len(flat)), offsets + [-1] * (width - len(offsets))]], dtype=np.int32)
 
 
 def _new_token_ids(response):
