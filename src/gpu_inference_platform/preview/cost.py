@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gpu_inference_platform.components.constants import CAPACITY_TYPE_LABEL, HOURS_PER_MONTH
+from gpu_inference_platform.components.constants import CAPACITY_TYPE_LABEL, HOURS_PER_MONTH, INSTANCE_TYPE_LABEL
 from gpu_inference_platform.components.instances import INSTANCE_TYPES, PRICED_REGION, SERVICE_PRICES
 from gpu_inference_platform.policy.workloads import capacity_type
 from gpu_inference_platform.preview.harness import Plan, PlannedResource
@@ -96,15 +96,37 @@ def _requirement(pool: PlannedResource, key: str) -> list[str]:
     return next(r["values"] for r in pool.inputs["spec"]["template"]["spec"]["requirements"] if r["key"] == key)
 
 
-def _gpu_hour_prices(instance_types: list[str], capacity: str) -> list[float]:
+def _gpu_hour_prices(instance_types: list[str], capacity: str) -> dict[str, float]:
+    """USD per GPU-hour of each GPU instance type at this capacity type."""
     multiplier = 1 - SPOT_DISCOUNT_ASSUMPTION if capacity == "spot" else 1.0
-    return [INSTANCE_TYPES[t].on_demand_usd_per_hour * multiplier / gpu.count for t in instance_types if (gpu := INSTANCE_TYPES[t].gpu)]
+    return {t: INSTANCE_TYPES[t].on_demand_usd_per_hour * multiplier / gpu.count for t in instance_types if (gpu := INSTANCE_TYPES[t].gpu)}
 
 
-def _gpu_demand(plan: Plan) -> dict[str, dict[str, float]]:
-    """GPUs requested per capacity type at floor and expected load (Deployments, scaled by their HPA)."""
+@dataclass(frozen=True)
+class _GpuDemand:
+    """The GPUs one Deployment asks of a capacity type at floor and expected load, and the instance types it may use (empty: any)."""
+
+    capacity: str
+    floor: float
+    expected: float
+    instance_types: frozenset[str]
+
+    def hour_price(self, prices: dict[str, float]) -> float:
+        """The cheapest GPU-hour of a pool this Deployment may land on."""
+        usable = [price for instance, price in prices.items() if not self.instance_types or instance in self.instance_types]
+        return min(usable or prices.values())
+
+
+def _allowed_instance_types(pod: dict[str, Any]) -> frozenset[str]:
+    required = pod.get("affinity", {}).get("nodeAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", {})
+    expressions = [e for term in required.get("nodeSelectorTerms", []) for e in term.get("matchExpressions", [])]
+    return frozenset(v for e in expressions if e["key"] == INSTANCE_TYPE_LABEL and e["operator"] == "In" for v in e["values"])
+
+
+def _gpu_demands(plan: Plan) -> list[_GpuDemand]:
+    """Each GPU Deployment's demand (scaled by its HPA: floor at its minimum, expected halfway to its maximum)."""
     autoscalers = {hpa.inputs["spec"]["scaleTargetRef"]["name"]: hpa.inputs["spec"] for hpa in _kubernetes(plan, "HorizontalPodAutoscaler")}
-    demand: dict[str, dict[str, float]] = {}
+    demands = []
     for deployment in _kubernetes(plan, "Deployment"):
         pod = deployment.inputs["spec"]["template"]["spec"]
         gpus = sum(int(c.get("resources", {}).get("limits", {}).get(_GPU, 0)) for c in pod["containers"])
@@ -115,25 +137,26 @@ def _gpu_demand(plan: Plan) -> dict[str, dict[str, float]]:
         floor, expected = (
             (scaling["minReplicas"], (scaling["minReplicas"] + scaling["maxReplicas"]) / 2) if scaling else (deployment.inputs["spec"]["replicas"],) * 2
         )
-        totals = demand.setdefault(capacity, {"floor": 0, "expected": 0})
-        totals["floor"] += floor * gpus
-        totals["expected"] += expected * gpus
-    return demand
+        demands.append(_GpuDemand(capacity, floor * gpus, expected * gpus, _allowed_instance_types(pod)))
+    return demands
 
 
 def _gpu_pools(plan: Plan) -> Iterator[CostItem]:
-    demand = _gpu_demand(plan)
+    demands = _gpu_demands(plan)
     for pool in _kubernetes(plan, "NodePool"):
         capacity = _requirement(pool, CAPACITY_TYPE_LABEL)[0]
-        prices = _gpu_hour_prices(_requirement(pool, "node.kubernetes.io/instance-type"), capacity)
+        prices = _gpu_hour_prices(_requirement(pool, INSTANCE_TYPE_LABEL), capacity)
         limit = int(pool.inputs["spec"]["limits"][_GPU])
-        used = demand.get(capacity, {"floor": 0, "expected": 0})
+        mine = [demand for demand in demands if demand.capacity == capacity]
+        paid = sorted({demand.hour_price(prices) for demand in mine}) or [min(prices.values())]
+        floor, expected = (sum(getattr(demand, column) for demand in mine) for column in ("floor", "expected"))
         yield CostItem(
             f"GPU pool {pool.inputs['metadata']['name']} ({capacity})",
-            _monthly(min(prices), used["floor"]),
-            _monthly(min(prices), used["expected"]),
-            _monthly(max(prices), limit),
-            f"floor {used['floor']:g} / expected {used['expected']:g} GPUs at ${min(prices):.4f}/GPU-h; maximum {limit} GPUs at ${max(prices):.4f}/GPU-h",
+            _monthly(sum(demand.floor * demand.hour_price(prices) for demand in mine)),
+            _monthly(sum(demand.expected * demand.hour_price(prices) for demand in mine)),
+            _monthly(max(prices.values()), limit),
+            f"floor {floor:g} / expected {expected:g} GPUs at ${' to $'.join(f'{price:.4f}' for price in paid)}/GPU-h "
+            f"(each Deployment at the cheapest GPU it may use); maximum {limit} GPUs at ${max(prices.values()):.4f}/GPU-h",
         )
 
 
