@@ -6,7 +6,7 @@ STACK ?= dev
 INSTALLED := $(VENV)/.installed
 
 PACKAGE := src/gpu_inference_platform
-MODEL_SOURCES := $(shell find model_repo -type f -not -path '*/__pycache__/*') $(wildcard $(PACKAGE)/ops/modelbuild/*.py) $(PACKAGE)/components/model_manifest.py $(PACKAGE)/components/tensorrt_engines.py
+MODEL_SOURCES := $(shell find model_repo -type f -not -path '*/__pycache__/*') $(wildcard $(PACKAGE)/ops/modelbuild/*.py) $(PACKAGE)/components/model_manifest.py $(PACKAGE)/components/tensorrt_engines.py $(PACKAGE)/ops/model_config.py
 STACKS := $(patsubst Pulumi.%.yaml,%,$(wildcard Pulumi.*.yaml))
 MODEL_BUILDS := build/models/cpu/manifest.json $(foreach s,$(STACKS),build/models/$(s)/manifest.json)
 

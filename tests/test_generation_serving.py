@@ -21,11 +21,12 @@ import numpy as np
 import pytest
 
 from gpu_inference_platform.components.model_manifest import load_manifest, write_manifest
+from gpu_inference_platform.ops.model_config import model_parameters
 from gpu_inference_platform.ops.serving.build_module import build_module
 from gpu_inference_platform.ops.serving.generation_client import GenerationError, Stream, generate, stream_grpc, stream_sse
 from gpu_inference_platform.ops.serving.local_triton import LocalTriton
 from gpu_inference_platform.ops.serving.server_probe import counter_total, fetch_metrics
-from gpu_inference_platform.ops.serving.variants import model_parameters, with_parameters
+from gpu_inference_platform.ops.serving.variants import with_parameters
 from tests.conftest import ROOT
 
 CPU_BUILD = ROOT / "build" / "models" / "cpu"

@@ -25,6 +25,7 @@ from gpu_inference_platform.components.tensorrt_engines import (
     model_config_name,
     plan_filename,
 )
+from gpu_inference_platform.ops.model_config import model_parameters
 from gpu_inference_platform.ops.modelbuild import engines
 from gpu_inference_platform.ops.modelbuild.export import (
     ONNX_MIN_COSINE,
@@ -41,7 +42,6 @@ from gpu_inference_platform.ops.modelbuild.export import (
 )
 from gpu_inference_platform.ops.modelbuild.generation import ENGINE_FOLDER, GenerationModelSpec, export_checkpoint, export_genai
 from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO, EmbeddingModelSpec
-from gpu_inference_platform.ops.serving.variants import model_parameters
 
 TARGETS = ("cpu", "gpu")
 _INSTANCE_PROFILES = re.compile(r"\bprofile:\s*\[([^\]]*)\]")

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from gpu_inference_platform.ops.model_config import model_parameters
 from gpu_inference_platform.ops.serving import encoder_bench
 from gpu_inference_platform.ops.serving.server_probe import ServerProbe
-from gpu_inference_platform.ops.serving.variants import model_parameters
 from gpu_inference_platform.ops.serving.workload import realistic_pool
 
 MODEL = "minilm_embed"

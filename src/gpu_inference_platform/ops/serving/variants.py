@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from gpu_inference_platform.components.model_manifest import load_manifest, write_manifest
+from gpu_inference_platform.ops.model_config import PARAMETER, model_parameters
 
 _DYNAMIC_BATCHING = re.compile(r"^dynamic_batching\s*\{[^}]*\}\s*$", re.MULTILINE)
-PARAMETER = re.compile(r'key:\s*"(?P<key>[^"]+)",\s*value:\s*\{\s*string_value:\s*"(?P<value>[^"]*)"\s*\}')
 
 
 def repository_variant(repository: Path, out: Path, label: str, edit: Callable[[Path, str], str]) -> Path:
@@ -28,11 +28,6 @@ def repository_variant(repository: Path, out: Path, label: str, edit: Callable[[
 def no_batching_variant(repository: Path, out: Path) -> Path:
     """A copy of `repository` with dynamic batching removed from every model."""
     return repository_variant(repository, out, "no-dynamic-batching", lambda _, text: _DYNAMIC_BATCHING.sub("", text))
-
-
-def model_parameters(config_text: str) -> dict[str, str]:
-    """The `parameters` of a model config (string values)."""
-    return {match["key"]: match["value"] for match in PARAMETER.finditer(config_text)}
 
 
 def with_parameters(repository: Path, out: Path, model: str, parameters: Mapping[str, str], label: str) -> Path:
