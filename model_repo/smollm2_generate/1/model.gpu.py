@@ -110,10 +110,10 @@ class TritonPythonModel:
         responses = self._engine_request(prompt_ids, sampling).exec(decoupled=True)
         detokenizer, stop, pieces, tokens, ended = Detokenizer(self.tokenizer), StopText(sampling.stop_words), [], 0, ""
         for response in responses:
+            if ended:
+                continue  # drain an ended generation: what the engine still sent, or its CANCELLED error once cancel() reached it
             if response.has_error():
                 raise EngineError(response.error().message())
-            if ended:
-                continue  # drain what the engine already sent for an ended generation
             ids = _new_token_ids(response)
             if not ids:
                 continue
