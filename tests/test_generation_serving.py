@@ -6,7 +6,8 @@
 
 Each runs the same tests: one greedy answer over HTTP generate, SSE and gRPC streaming, equal to
 onnxruntime-genai's in this process; stop words; cancellation; the queue limit; graceful shutdown
-with a stream in flight; input validation; the custom metrics moving.
+with a stream in flight; input validation; the custom metrics moving. Two more follow the gpu
+front's engine requests: one ends at a stop word with the front, one is drained after a cancel.
 """
 
 from __future__ import annotations
