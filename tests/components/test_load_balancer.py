@@ -170,6 +170,11 @@ def test_args_refuse_clashing_or_malformed_backends() -> None:
         "LoadBalancerArgs.backends[1].deregistration_delay_s = 4000: allowed: 0..3600",
         "LoadBalancerArgs.backends[2].name = 'Bad_Name': lowercase letters, digits and '-', at most 20 characters",
     ]
+    versions = LoadBalancerBackend("llm", "llm", "llm", generation_models=["chat"])
+    assert errors(lambda: _args(backends=[_embedder(["chat-versions"]), versions])) == [
+        "LoadBalancerArgs.backends[1].generation_models = 'chat': "
+        "the listener rule of its versioned paths would take the name of model chat-versions's rule; rename one model",
+    ]
     assert errors(lambda: _args(backends=[])) == [
         "LoadBalancerArgs.public_models = []: list the models clients may call (the ensembles); internal models must stay unreachable",
         "LoadBalancerArgs.backends = []: at least one serving group must be behind the load balancer",

@@ -202,15 +202,20 @@ class LoadBalancerArgs:
 
 
 def backend_issues(key: KeyPath, backends: Sequence[LoadBalancerBackend]) -> Iterator[ConfigIssue]:
-    """At least one backend; distinct names that are DNS labels; drain delays within the ALB's range."""
+    """At least one backend; distinct names that are DNS labels; drain delays within the ALB's range; distinct rule names."""
     if not backends:
         yield ConfigIssue(key("backends"), [], "at least one serving group must be behind the load balancer")
     names = [backend.name for backend in backends]
     if len(set(names)) != len(names):
         yield ConfigIssue(key("backends"), names, "names must be distinct (each names a target group)")
+    routed = {model for backend in backends for model in backend.public_models}
     for i, backend in enumerate(backends):
         if not BACKEND_NAME.match(backend.name):
             yield ConfigIssue(key(f"backends[{i}].name"), backend.name, "lowercase letters, digits and '-', at most 20 characters")
+        for model in backend.generation_models:
+            if f"{model}-versions" in routed:
+                message = f"the listener rule of its versioned paths would take the name of model {model}-versions's rule; rename one model"
+                yield ConfigIssue(key(f"backends[{i}].generation_models"), model, message)
         delay = backend.deregistration_delay_s
         if delay is not None and not 0 <= delay <= MAX_DEREGISTRATION_DELAY_S:
             yield ConfigIssue(key(f"backends[{i}].deregistration_delay_s"), delay, f"allowed: 0..{MAX_DEREGISTRATION_DELAY_S}")
