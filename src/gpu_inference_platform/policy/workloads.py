@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gpu_inference_platform.components.constants import INSTANCE_TYPE_LABEL
 from gpu_inference_platform.policy.values import as_list, mapping
 
 POD_TEMPLATE_TYPES = (
@@ -91,3 +92,11 @@ def capacity_type(spec: Mapping[str, Any]) -> tuple[str, bool]:
             if expression.get("key") == CAPACITY_TYPE_LABEL and expression.get("operator") == "In":
                 return str(as_list(expression.get("values"))[0]), False
     return "any", False
+
+
+def required_instance_types(spec: Mapping[str, Any]) -> frozenset[str]:
+    """The instance types a pod's required node affinity allows (empty: any)."""
+    required = mapping(mapping(mapping(spec.get("affinity")).get("nodeAffinity")).get("requiredDuringSchedulingIgnoredDuringExecution"))
+    expressions = [mapping(e) for term in map(mapping, as_list(required.get("nodeSelectorTerms"))) for e in as_list(term.get("matchExpressions"))]
+    allowed = [as_list(e.get("values")) for e in expressions if e.get("key") == INSTANCE_TYPE_LABEL and e.get("operator") == "In"]
+    return frozenset(str(value) for values in allowed for value in values)

@@ -14,7 +14,7 @@ from typing import Any
 
 from gpu_inference_platform.components.constants import CAPACITY_TYPE_LABEL, HOURS_PER_MONTH, INSTANCE_TYPE_LABEL
 from gpu_inference_platform.components.instances import INSTANCE_TYPES, PRICED_REGION, SERVICE_PRICES
-from gpu_inference_platform.policy.workloads import capacity_type
+from gpu_inference_platform.policy.workloads import capacity_type, required_instance_types
 from gpu_inference_platform.preview.harness import Plan, PlannedResource
 
 SPOT_DISCOUNT_ASSUMPTION = 0.60
@@ -117,12 +117,6 @@ class _GpuDemand:
         return min(usable or prices.values())
 
 
-def _allowed_instance_types(pod: dict[str, Any]) -> frozenset[str]:
-    required = pod.get("affinity", {}).get("nodeAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", {})
-    expressions = [e for term in required.get("nodeSelectorTerms", []) for e in term.get("matchExpressions", [])]
-    return frozenset(v for e in expressions if e["key"] == INSTANCE_TYPE_LABEL and e["operator"] == "In" for v in e["values"])
-
-
 def _gpu_demands(plan: Plan) -> list[_GpuDemand]:
     """Each GPU Deployment's demand (scaled by its HPA: floor at its minimum, expected halfway to its maximum)."""
     autoscalers = {hpa.inputs["spec"]["scaleTargetRef"]["name"]: hpa.inputs["spec"] for hpa in _kubernetes(plan, "HorizontalPodAutoscaler")}
@@ -137,7 +131,7 @@ def _gpu_demands(plan: Plan) -> list[_GpuDemand]:
         floor, expected = (
             (scaling["minReplicas"], (scaling["minReplicas"] + scaling["maxReplicas"]) / 2) if scaling else (deployment.inputs["spec"]["replicas"],) * 2
         )
-        demands.append(_GpuDemand(capacity, floor * gpus, expected * gpus, _allowed_instance_types(pod)))
+        demands.append(_GpuDemand(capacity, floor * gpus, expected * gpus, required_instance_types(pod)))
     return demands
 
 
@@ -147,13 +141,13 @@ def _gpu_pools(plan: Plan) -> Iterator[CostItem]:
         capacity = _requirement(pool, CAPACITY_TYPE_LABEL)[0]
         prices = _gpu_hour_prices(_requirement(pool, INSTANCE_TYPE_LABEL), capacity)
         limit = int(pool.inputs["spec"]["limits"][_GPU])
-        mine = [demand for demand in demands if demand.capacity == capacity]
-        paid = sorted({demand.hour_price(prices) for demand in mine}) or [min(prices.values())]
-        floor, expected = (sum(getattr(demand, column) for demand in mine) for column in ("floor", "expected"))
+        priced = [(demand, demand.hour_price(prices)) for demand in demands if demand.capacity == capacity]
+        paid = sorted({price for _, price in priced}) or [min(prices.values())]
+        floor, expected = (sum(getattr(demand, column) for demand, _ in priced) for column in ("floor", "expected"))
         yield CostItem(
             f"GPU pool {pool.inputs['metadata']['name']} ({capacity})",
-            _monthly(sum(demand.floor * demand.hour_price(prices) for demand in mine)),
-            _monthly(sum(demand.expected * demand.hour_price(prices) for demand in mine)),
+            _monthly(sum(demand.floor * price for demand, price in priced)),
+            _monthly(sum(demand.expected * price for demand, price in priced)),
             _monthly(max(prices.values()), limit),
             f"floor {floor:g} / expected {expected:g} GPUs at ${' to $'.join(f'{price:.4f}' for price in paid)}/GPU-h "
             f"(each Deployment at the cheapest GPU it may use); maximum {limit} GPUs at ${max(prices.values()):.4f}/GPU-h",
