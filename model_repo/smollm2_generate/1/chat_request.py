@@ -1,6 +1,6 @@
 """What both targets of a generation model share, with no Triton or engine dependency.
 
-A request's inputs are read and bounded here (the TensorRT-LLM ensemble's names: `text_input`,
+The chat files and a request's inputs are read, and the inputs bounded, here (the TensorRT-LLM ensemble's names: `text_input`,
 `max_tokens`, `stream`, sampling inputs, `stop_words`), stop words are matched on the decoded
 text, and the scheduler's or the BLS model's events reach an `Observer` (the metrics).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,23 @@ class Limits:
     def from_parameters(cls, parameters: dict[str, str]) -> Limits:
         """From a model config's string parameters."""
         return cls(int(parameters["max_prompt_tokens"]), int(parameters["max_output_tokens"]), int(parameters["max_text_chars"]))
+
+
+@dataclass(frozen=True)
+class ChatFiles:
+    """The version folder's chat template and system prompt: files, so the build manifest hashes them."""
+
+    template: str
+    system_prompt: str
+
+    @classmethod
+    def read(cls, version_folder: Path) -> ChatFiles:
+        """From `chat_template.jinja` and `system_prompt.txt`."""
+        return cls((version_folder / "chat_template.jinja").read_text(), (version_folder / "system_prompt.txt").read_text().strip())
+
+    def messages(self, user_message: str) -> list[dict[str, str]]:
+        """The conversation the template renders: the system prompt, then the user's message."""
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user_message}]
 
 
 def _scalar(read: InputReader, name: str, default: Any) -> Any:

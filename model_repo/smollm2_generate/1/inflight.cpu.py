@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime_genai as og
-from chat_request import Observer, Outcome, Sampling, StopText
+from chat_request import ChatFiles, Observer, Outcome, Sampling, StopText
 
 
 class ChatPrompt:
@@ -28,13 +28,12 @@ class ChatPrompt:
 
     def __init__(self, tokenizer: og.Tokenizer, version_folder: Path) -> None:
         self.tokenizer = tokenizer
-        self.template = (version_folder / "chat_template.jinja").read_text()
-        self.system = (version_folder / "system_prompt.txt").read_text().strip()
+        self.files = ChatFiles.read(version_folder)
 
     def ids(self, user_message: str) -> np.ndarray:
         """Token ids of the whole prompt, ending where the assistant's answer starts."""
-        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": user_message}]
-        prompt = self.tokenizer.apply_chat_template(json.dumps(messages), template_str=self.template, add_generation_prompt=True)
+        messages = json.dumps(self.files.messages(user_message))
+        prompt = self.tokenizer.apply_chat_template(messages, template_str=self.files.template, add_generation_prompt=True)
         return np.asarray(self.tokenizer.encode(prompt), dtype=np.int32)
 
 

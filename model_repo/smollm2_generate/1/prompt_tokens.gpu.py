@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from chat_request import ChatFiles
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
 
@@ -19,13 +20,12 @@ class TemplatePrompt:
 
     def __init__(self, tokenizer: Tokenizer, version_folder: Path) -> None:
         self.tokenizer = tokenizer
-        self.template = ImmutableSandboxedEnvironment().from_string((version_folder / "chat_template.jinja").read_text())
-        self.system = (version_folder / "system_prompt.txt").read_text().strip()
+        self.files = ChatFiles.read(version_folder)
+        self.template = ImmutableSandboxedEnvironment().from_string(self.files.template)
 
     def ids(self, user_message: str) -> np.ndarray:
         """Token ids of the whole prompt, ending where the assistant's answer starts."""
-        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": user_message}]
-        text = self.template.render(messages=messages, add_generation_prompt=True)
+        text = self.template.render(messages=self.files.messages(user_message), add_generation_prompt=True)
         return np.asarray(self.tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int32)
 
 
