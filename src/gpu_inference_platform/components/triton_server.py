@@ -54,7 +54,6 @@ from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, a
 SPOT_NOTICE_S = 120
 """Warning EC2 gives before it reclaims a spot instance: a spot replica's whole drain must fit in it."""
 MIN_SHM_MIB_PYTHON_BACKEND = 64
-_MODELS_DIR = MODELS_MOUNT
 _VERIFIER_DIR = "/verifier"
 _MANIFEST_MODULE = Path(__file__).with_name("model_manifest.py")
 
@@ -388,10 +387,10 @@ class TritonServer(PlatformComponent):
     def _fetch_args(args: TritonServerArgs, bucket: str) -> list[str]:
         """`aws s3 sync` of the build, or of only the manifest and the server's model folders."""
         only = ["--exclude", "*", "--include", MANIFEST_NAME, *(arg for folder in args.model_folders for arg in ("--include", f"{folder}/*"))]
-        return ["s3", "sync", f"s3://{bucket}/{args.model_prefix}", _MODELS_DIR, *(only if args.model_folders else []), "--only-show-errors"]
+        return ["s3", "sync", f"s3://{bucket}/{args.model_prefix}", MODELS_MOUNT, *(only if args.model_folders else []), "--only-show-errors"]
 
     def _pod_spec(self, name: str, args: TritonServerArgs, labels: dict[str, str], bucket: str, capacity_type: str) -> dict[str, Any]:
-        models = {"name": "models", "mountPath": _MODELS_DIR}
+        models = {"name": "models", "mountPath": MODELS_MOUNT}
         tmp = {"name": "tmp", "mountPath": "/tmp"}
         ready = {"httpGet": {"path": TRITON_READY_PATH, "port": "http"}}
         return {
@@ -410,7 +409,7 @@ class TritonServer(PlatformComponent):
                 {
                     "name": "verify-models",
                     "image": args.image,
-                    "command": ["python3", f"{_VERIFIER_DIR}/model_manifest.py", _MODELS_DIR, *args.model_folders],
+                    "command": ["python3", f"{_VERIFIER_DIR}/model_manifest.py", MODELS_MOUNT, *args.model_folders],
                     "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
                     "securityContext": RESTRICTED_CONTAINER_CONTEXT,
                     "resources": STEP_RESOURCES,
@@ -423,7 +422,7 @@ class TritonServer(PlatformComponent):
                     "image": args.image,
                     "command": self._triton_command(args),
                     "args": [
-                        f"--model-repository={_MODELS_DIR}",
+                        f"--model-repository={MODELS_MOUNT}",
                         f"--model-control-mode={args.model_control_mode}",
                         "--strict-readiness=true",
                         "--exit-on-error=true",

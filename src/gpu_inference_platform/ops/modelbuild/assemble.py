@@ -40,12 +40,11 @@ from gpu_inference_platform.ops.modelbuild.export import (
     tokenize,
     torch_embeddings,
 )
-from gpu_inference_platform.ops.modelbuild.generation import ENGINE_FOLDER, GenerationModelSpec, export_checkpoint, export_genai
+from gpu_inference_platform.ops.modelbuild.generation import CHECKPOINT_TOKENIZER_FILES, ENGINE_FOLDER, GenerationModelSpec, export_checkpoint, export_genai
 from gpu_inference_platform.ops.modelbuild.spec import MODEL_REPO, EmbeddingModelSpec
 
 TARGETS = ("cpu", "gpu")
 _INSTANCE_PROFILES = re.compile(r"\bprofile:\s*\[([^\]]*)\]")
-_GPT_MODEL_PATH = re.compile(r'key:\s*"gpt_model_path",\s*value:\s*\{\s*string_value:\s*"(?P<path>[^"]+)"')
 _MAX_BATCH_SIZE = re.compile(r"^max_batch_size:\s*(?P<size>\d+)", re.MULTILINE)
 _TOOL_PACKAGES = ("torch", "onnx", "onnxruntime", "tokenizers", "transformers", "numpy")
 _GENERATION_TOOL_PACKAGES = ("onnxruntime-genai", "gguf", "accelerate", "onnx-ir")
@@ -187,16 +186,16 @@ def _plan_llm_engines(
     """
     checkpoint = out / spec.checkpoint_folder
     memory = export_checkpoint(spec, checkpoint)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
+    for name in CHECKPOINT_TOKENIZER_FILES:
         shutil.copyfile(checkpoint / name, out / spec.name / "1" / name)
     limits = model_parameters((out / spec.name / "config.pbtxt").read_text())
     engine_config = (out / spec.engine_model / "config.pbtxt").read_text()
-    kv = model_parameters(engine_config)
+    engine_parameters = model_parameters(engine_config)
     max_prompt, max_output = int(limits["max_prompt_tokens"]), int(limits["max_output_tokens"])
     if max_prompt + max_output != spec.context_length:
         raise ValueError(f"{spec.name}: max_prompt_tokens {max_prompt} + max_output_tokens {max_output} must be context_length {spec.context_length}")
-    placeholder, batch = _GPT_MODEL_PATH.search(engine_config), _MAX_BATCH_SIZE.search(engine_config)
-    if placeholder is None or batch is None:
+    placeholder, batch = engine_parameters.get("gpt_model_path"), _MAX_BATCH_SIZE.search(engine_config)
+    if not placeholder or batch is None:
         raise ValueError(f"{spec.engine_model}/config.pbtxt needs max_batch_size and a gpt_model_path parameter to point at an engine")
     configs = out / spec.engine_model / "configs"
     configs.mkdir()
@@ -211,13 +210,13 @@ def _plan_llm_engines(
                 max_batch_size=int(batch["size"]),
                 max_input_len=max_prompt,
                 max_seq_len=spec.context_length,
-                max_tokens_in_paged_kv_cache=int(kv["max_tokens_in_paged_kv_cache"]),
-                kv_cache_free_gpu_mem_fraction=float(kv["kv_cache_free_gpu_mem_fraction"]),
+                max_tokens_in_paged_kv_cache=int(engine_parameters["max_tokens_in_paged_kv_cache"]),
+                kv_cache_free_gpu_mem_fraction=float(engine_parameters["kv_cache_free_gpu_mem_fraction"]),
                 **memory,
             )
             engine_paths[engine_dir] = capability
             engine_plan[engine_dir] = llm_engine_entry(capability, ngc_release, build, engine_dir)
-            pointed = engine_config.replace(placeholder["path"], f"{MODELS_MOUNT}/{engine_dir.rstrip('/')}")
+            pointed = engine_config.replace(placeholder, f"{MODELS_MOUNT}/{engine_dir.rstrip('/')}")
             (configs / f"{config_name}.pbtxt").write_text(pointed)
 
 

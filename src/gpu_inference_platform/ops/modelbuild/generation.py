@@ -29,7 +29,7 @@ ENGINE_FOLDER = "model"
 _GENAI_FILES = ("model.onnx", "model.onnx.data", "genai_config.json", "tokenizer.json", "tokenizer_config.json")
 PRECISIONS = ("int4", "int8", "fp32")
 ENGINE_DTYPES = ("float16", "bfloat16")
-_CHECKPOINT_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+CHECKPOINT_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def export_checkpoint(spec: GenerationModelSpec, out: Path) -> dict[str, int]:
         dequantize_gguf(spec, Path(scratch))
         model = AutoModelForCausalLM.from_pretrained(scratch, dtype=getattr(torch, spec.engine_dtype))
         model.save_pretrained(out)
-        for name in _CHECKPOINT_TOKENIZER_FILES:
+        for name in CHECKPOINT_TOKENIZER_FILES:
             shutil.copyfile(Path(scratch) / name, out / name)
     config = model.config
     dtype_bytes = torch.finfo(getattr(torch, spec.engine_dtype)).bits // 8
