@@ -24,6 +24,8 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             ("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "gpu-oidc"),
             ("aws:eks/accessEntry:AccessEntry", "gpu-admin-123456789012-role/platform-admins"),
             ("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "gpu-admin-123456789012-role/platform-admins"),
+            ("aws:eks/accessEntry:AccessEntry", "gpu-viewer-123456789012-role/gip-prod-preview"),
+            ("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "gpu-viewer-123456789012-role/gip-prod-preview"),
             (ROLE, "gpu-vpc-cni"),
             (ATTACHMENT, "gpu-vpc-cni"),
             ("aws:eks/addon:Addon", "gpu-vpc-cni"),
@@ -38,6 +40,7 @@ def test_children_are_exact(plans: dict[str, Plan]) -> None:
             (ATTACHMENT, "gpu-system-nodes-AmazonEC2ContainerRegistryReadOnly"),
             ("aws:ec2/launchTemplate:LaunchTemplate", "gpu-system-nodes"),
             ("aws:eks/nodeGroup:NodeGroup", "gpu-system"),
+            ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "gpu-api-from-ci-runner"),
             ("pulumi:providers:kubernetes", "gpu-k8s"),
             ("kubernetes:apps/v1:DaemonSet", "gpu-nvidia-device-plugin"),
         ]
@@ -54,7 +57,7 @@ def test_control_plane_is_hardened(plans: dict[str, Plan]) -> None:
     assert cluster["vpcConfig"]["endpointPrivateAccess"] is True
     assert cluster["vpcConfig"]["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in cluster["vpcConfig"]
-    assert (cluster["name"], cluster["version"]) == ("gip-prod", "1.33")
+    assert (cluster["name"], cluster["version"]) == ("gip-prod", "1.35")
     assert cluster["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
     assert cluster["upgradePolicy"] == {"supportType": "STANDARD"}
     assert [s.rsplit("-", 1)[0] for s in cluster["vpcConfig"]["subnetIds"]] == [
@@ -113,7 +116,9 @@ def test_prod_admins_get_cluster_admin_through_access_entries(plans: dict[str, P
     assert entry["principalArn"] == "arn:aws:iam::123456789012:role/platform-admins"
     assert association["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
     assert association["accessScope"] == {"type": "cluster"}
-    assert [r.name for r in plans["dev"].children("gpu") if r.type == "aws:eks/accessEntry:AccessEntry"] == []
+    assert [r.name for r in plans["dev"].children("gpu") if r.type == "aws:eks/accessEntry:AccessEntry"] == ["gpu-viewer-123456789012-role/gip-dev-preview"], (
+        "dev has no admins beyond the deployer, only the preview's viewer"
+    )
 
 
 def test_cluster_security_group_is_tagged_for_karpenter_discovery(plans: dict[str, Plan]) -> None:

@@ -18,7 +18,7 @@ WAIVED = [
     ("K02", "gpu-nvidia-device-plugin", "container nvidia-device-plugin has a writable root filesystem"),
     ("P21", "alb-access-logs", "default encryption is AES256 (required: aws:kms with a customer key)"),
 ]
-FLOATING_AMI = ("K07", "gpu-fleet-gpu", "node image alias al2023@latest floats to each new AMI (pin a version, e.g. al2023@v20251108)")
+FLOATING_AMI = ("K07", "gpu-fleet-gpu", "node image alias al2023@latest floats to each new AMI (pin a version, e.g. al2023@v20260714)")
 
 
 @pytest.mark.parametrize(("stack", "advisory"), [("dev", [FLOATING_AMI]), ("staging", [FLOATING_AMI]), ("prod", [])])
@@ -72,14 +72,14 @@ def test_unsafe_config_is_blocked_with_the_named_violations(tmp_path: Path) -> N
         ("K02", "gpu-nvidia-device-plugin"),
     ]
     lines = result.stdout.splitlines()
-    assert "policies: 51 checked, 9 violations (4 mandatory), 3 waived" in lines
+    assert "policies: 53 checked, 9 violations (4 mandatory), 3 waived" in lines
     assert lines.index("  critical (3):") < lines.index("  high (1):") < lines.index("  medium (5):")
 
 
 def test_committed_preview_prints_the_policy_summary_and_json(tmp_path: Path) -> None:
     result = run_preview("staging", "--json", str(tmp_path / "plan.json"))
     assert result.returncode == 0, result.stderr
-    assert "policies: 51 checked, 1 violations (0 mandatory), 3 waived" in result.stdout.splitlines()
+    assert "policies: 53 checked, 1 violations (0 mandatory), 3 waived" in result.stdout.splitlines()
     document = json.loads((tmp_path / "plan.json").read_text())
     assert document["violations"] == [
         {

@@ -196,6 +196,7 @@ def test_gpu_build_selects_one_plan_per_compute_capability(gpu_build: tuple[Path
             "--minShapes=input_ids:1x128,attention_mask:1x128",
             "--optShapes=input_ids:32x192,attention_mask:32x192",
             "--maxShapes=input_ids:64x256,attention_mask:64x256",
+            "--timingCacheFile=timing.cache",
             "--skipInference",
         ],
     }

@@ -210,6 +210,7 @@ def test_llm_engine_jobs_compile_the_checkpoint_on_each_gpu_family(plans: dict[s
         "trtllm-build",
         "--checkpoint_dir=/work/checkpoint",
         "--output_dir=/work/engine",
+        "--output_timing_cache=/work/timing.cache",
         "--gemm_plugin=float16",
         "--gpt_attention_plugin=float16",
         "--kv_cache_type=paged",
@@ -221,7 +222,8 @@ def test_llm_engine_jobs_compile_the_checkpoint_on_each_gpu_family(plans: dict[s
         "--workers=1",
     ]
     assert build["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert build["env"] == [{"name": "HOME", "value": "/tmp"}] and build["securityContext"]["readOnlyRootFilesystem"] is True
+    assert build["env"] == [{"name": "HOME", "value": "/tmp"}, {"name": "TMPDIR", "value": "/tmp"}]
+    assert build["workingDir"] == "/work" and build["securityContext"]["readOnlyRootFilesystem"] is True, "trtllm-build writes in its working directory"
     key = plan.get("aws:kms/key:Key", "models-bucket").outputs["arn"]
     target = f"{s3}/smollm2_tensorrt_llm/1/cc8.9-tp1/"
     assert upload["command"] == ["aws", "s3", "cp", "--recursive", "/work/engine", target, "--sse", "aws:kms", "--sse-kms-key-id", key]

@@ -85,12 +85,14 @@ def test_only_the_gpu_exporter_namespace_is_exempt_from_restricted(plans: dict[s
 def test_adapter_serves_the_metric_the_spot_hpa_scales_on(plans: dict[str, Plan]) -> None:
     plan = plans["prod"]
     rules = {r["name"]["as"]: r for r in plan.get(RELEASE, "monitoring-adapter").inputs["values"]["rules"]["custom"]}
-    assert set(rules) == {QUEUE_TIME_METRIC, "trtllm_waiting_requests", "trtllm_kv_cache_used_ratio"}
+    assert set(rules) == {QUEUE_TIME_METRIC, "llm_requests_waiting", "trtllm_kv_cache_used_ratio"}
     (metric,) = plan.get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "triton-spot").inputs["spec"]["metrics"]
     assert metric["pods"]["metric"]["name"] == QUEUE_TIME_METRIC, "the embedder group scales on queue time alone"
     queue = rules[QUEUE_TIME_METRIC]["metricsQuery"]
     assert "nv_inference_queue_duration_us" in queue and "nv_inference_request_success" in queue
-    assert rules["trtllm_waiting_requests"]["metricsQuery"] == 'sum(nv_trt_llm_request_metrics{<<.LabelMatchers>>,request_type="waiting"}) by (<<.GroupBy>>)'
+    assert rules["llm_requests_waiting"]["metricsQuery"] == (
+        'sum({__name__=~"gip_llm_requests_waiting|nv_trt_llm_request_metrics",request_type=~"waiting|",<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+    ), "every queue in the pod: the front model's and the engine's"
     assert rules["trtllm_kv_cache_used_ratio"]["seriesQuery"] == ('nv_trt_llm_kv_cache_block_metrics{namespace!="",pod!="",kv_cache_block_type="fraction"}')
 
 

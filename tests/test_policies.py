@@ -160,7 +160,7 @@ def compliant(plans: dict[str, Plan]) -> Stack:
             ),
             (DAEMON_SET, "gpu-nvidia-device-plugin", put("spec.template.spec.containers.0.securityContext.runAsNonRoot", True)),
             (DAEMON_SET, "gpu-nvidia-device-plugin", put("spec.template.spec.containers.0.securityContext.readOnlyRootFilesystem", True)),
-            (NODE_CLASS, "gpu-fleet-gpu", put("spec.amiSelectorTerms", [{"alias": "al2023@v20251108"}])),
+            (NODE_CLASS, "gpu-fleet-gpu", put("spec.amiSelectorTerms", [{"alias": "al2023@v20260714"}])),
         ],
     )
     return stack
@@ -172,7 +172,7 @@ CHECKLIST_SEVERITY = {
     **dict.fromkeys(["P01", "P02", "P05", "P06", "P07", "P08", "P11", "P15", "P19", "P21", "P23", "P25", "P26", "P27", "P29"], HIGH),
     **dict.fromkeys(["K01", "K02", "K04", "K05", "K06"], HIGH),
     **dict.fromkeys(["P30", "P31", "P32", "K10", "K11", "K12"], HIGH),
-    **dict.fromkeys(["W01", "W02", "W03", "W04", "W05", "W06", "W07"], HIGH),
+    **dict.fromkeys(["W01", "W02", "W03", "W04", "W05", "W06", "W07", "W08", "W09"], HIGH),
     **dict.fromkeys(["P10", "P13", "P16", "P17", "P18", "P22", "P28", "K03", "K07", "K09"], MEDIUM),
 }
 """Severity of each row of policy-checks.md, of the checks added for issue 12 (P30-P32, K10) and of the wiring checks (W)."""
@@ -180,10 +180,10 @@ CHECKLIST_SEVERITY = {
 
 def test_the_pack_has_every_checklist_row_as_its_own_policy() -> None:
     codes = [p.code for p in POLICIES]
-    assert codes == [f"P{i:02d}" for i in range(1, 33)] + [f"K{i:02d}" for i in range(1, 13)] + [f"W{i:02d}" for i in range(1, 8)]
-    assert len(POLICIES_BY_NAME) == 51
+    assert codes == [f"P{i:02d}" for i in range(1, 33)] + [f"K{i:02d}" for i in range(1, 13)] + [f"W{i:02d}" for i in range(1, 10)]
+    assert len(POLICIES_BY_NAME) == 53
     assert {p.code: p.severity for p in POLICIES} == CHECKLIST_SEVERITY
-    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 33), ("medium", 10)]
+    assert sorted(Counter(p.severity.value for p in POLICIES).items()) == [("critical", 8), ("high", 35), ("medium", 10)]
     for policy in POLICIES:
         assert policy.name.startswith(policy.code.lower() + "-")
         assert policy.description and policy.remediation and policy.sources
@@ -704,7 +704,7 @@ CASES = [
             ("triton-spot", "container triton image nvcr.io/nvidia/tritonserver:latest uses :latest"),
             (PROD_ENGINE_JOB, "container upload-plan image localhost:5000/aws-cli has no tag"),
             ("monitoring-adapter", "chart prometheus-adapter is not pinned to a version"),
-            ("gpu-fleet-gpu", "node image alias al2023@latest floats to each new AMI (pin a version, e.g. al2023@v20251108)"),
+            ("gpu-fleet-gpu", "node image alias al2023@latest floats to each new AMI (pin a version, e.g. al2023@v20260714)"),
         ],
     ),
     Case("K07", [(DEPLOYMENT, "triton-spot", put(f"{TRITON}.image", "nvcr.io/nvidia/tritonserver@sha256:" + "a" * 64))], []),

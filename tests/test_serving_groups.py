@@ -100,11 +100,11 @@ def test_an_llm_group_on_the_tensorrt_llm_image_is_valid() -> None:
             [f"{S}[1].tritonImage = 'nvcr.io/nvidia/tritonserver:25.06-py3': serves smollm2_generate (TensorRT-LLM): use {TRTLLM_IMAGE}"],
         ),
         (
-            [_llm_group(exitTimeoutS=10, terminationGracePeriodS=40, maxGenerationS=70)],
+            [_llm_group(exitTimeoutS=10, terminationGracePeriodS=40, maxGenerationS=120)],
             [
-                f"{S}[1].exitTimeoutS = 10: preStopSleepS + exitTimeoutS (30 s) is shorter than maxGenerationS (70); "
+                f"{S}[1].exitTimeoutS = 10: preStopSleepS + exitTimeoutS (30 s) is shorter than maxGenerationS (120); "
                 "a generation in flight when the pod stops would be cut",
-                "gpu-inference-platform:loadBalancer.idleTimeoutS = 60: must exceed llm's maxGenerationS (70): a non-streamed generation, "
+                "gpu-inference-platform:loadBalancer.idleTimeoutS = 120: must exceed llm's maxGenerationS (120): a non-streamed generation, "
                 "and a stream waiting in queue or prefill, sends nothing until it has tokens",
             ],
         ),
@@ -160,7 +160,7 @@ def test_an_llm_group_scales_on_waiting_requests_and_kv_cache() -> None:
     plan = build_alone(lambda: TritonServer("llm", _triton(queue_time_target_us=None, llm_scaling=LlmScaling(4, 0.85), instance_types=["g6e.xlarge"])))
     metrics = plan.get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "llm-spot").inputs["spec"]["metrics"]
     assert [(m["pods"]["metric"]["name"], m["pods"]["target"]) for m in metrics] == [
-        ("trtllm_waiting_requests", {"type": "AverageValue", "averageValue": "4000m"}),
+        ("llm_requests_waiting", {"type": "AverageValue", "averageValue": "4000m"}),
         ("trtllm_kv_cache_used_ratio", {"type": "AverageValue", "averageValue": "850m"}),
     ]
     floor = plan.get("kubernetes:apps/v1:Deployment", "llm-floor").inputs["spec"]["template"]["spec"]
@@ -173,7 +173,7 @@ def test_an_llm_group_scales_on_waiting_requests_and_kv_cache() -> None:
 def test_a_group_with_both_kinds_scales_on_all_three_signals() -> None:
     plan = build_alone(lambda: TritonServer("mixed", _triton(llm_scaling=LlmScaling(2, 0.5))))
     metrics = plan.get("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "mixed-spot").inputs["spec"]["metrics"]
-    assert [m["pods"]["metric"]["name"] for m in metrics] == ["triton_queue_time_per_request_us", "trtllm_waiting_requests", "trtllm_kv_cache_used_ratio"]
+    assert [m["pods"]["metric"]["name"] for m in metrics] == ["triton_queue_time_per_request_us", "llm_requests_waiting", "trtllm_kv_cache_used_ratio"]
 
 
 def test_an_hpa_without_a_signal_or_with_impossible_targets_is_refused() -> None:

@@ -114,7 +114,7 @@ def test_node_class_is_locked_down_and_discovers_by_tag(plans: dict[str, Plan]) 
         {"deviceName": "/dev/xvda", "ebs": {"volumeSize": "250Gi", "volumeType": "gp3", "encrypted": True, "deleteOnTermination": True}, "rootVolume": True}
     ]
     assert spec["subnetSelectorTerms"] == spec["securityGroupSelectorTerms"] == [{"tags": {"karpenter.sh/discovery": "gip-prod"}}]
-    assert (spec["amiSelectorTerms"], spec["associatePublicIPAddress"]) == ([{"alias": "al2023@v20251108"}], False)
+    assert (spec["amiSelectorTerms"], spec["associatePublicIPAddress"]) == ([{"alias": "al2023@v20260714"}], False)
     assert spec["role"] == plan.get("aws:iam/role:Role", "gpu-fleet-node").outputs["name"]
     assert spec["tags"] == {
         "project": "gpu-inference-platform",

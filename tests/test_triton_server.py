@@ -120,11 +120,8 @@ def test_models_are_copied_and_verified_before_triton_starts(plans: dict[str, Pl
     assert "s3://" not in " ".join(_container(plan, "floor")["args"])
     for tier in ("floor", "spot"):
         deployment = _deployment(plan, tier)
-        assert (
-            deployment["metadata"]["annotations"]
-            == deployment["spec"]["template"]["metadata"]["annotations"]
-            == {"gpuinfra.io/model-tree-hash": manifest.tree_hash}
-        )
+        assert deployment["spec"]["template"]["metadata"]["annotations"] == {"gpuinfra.io/model-tree-hash": manifest.tree_hash}
+        assert deployment["metadata"]["annotations"] == {"gpuinfra.io/model-tree-hash": manifest.tree_hash, "pulumi.com/timeoutSeconds": "1800"}
 
 
 def test_an_llm_group_starts_triton_on_the_engine_config_of_its_gpu(plans: dict[str, Plan]) -> None:
@@ -259,6 +256,9 @@ def test_network_policies_deny_by_default_and_allow_the_load_balancer_and_promet
     clients = plan.get("kubernetes:networking.k8s.io/v1:NetworkPolicy", "triton-clients").inputs["spec"]
     assert clients["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "triton", "app.kubernetes.io/instance": "triton"}}
     assert clients["ingress"] == [
-        {"from": [{"ipBlock": {"cidr": "10.42.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 8000}, {"protocol": "TCP", "port": 8001}]},
+        {
+            "from": [{"ipBlock": {"cidr": cidr}} for cidr in ("10.42.224.0/22", "10.42.228.0/22", "10.42.232.0/22")],
+            "ports": [{"protocol": "TCP", "port": 8000}],
+        },
         {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], "ports": [{"protocol": "TCP", "port": 8002}]},
     ]

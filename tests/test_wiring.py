@@ -43,7 +43,7 @@ def findings(code: str, stack: Stack) -> list[tuple[str | None, str]]:
 def test_committed_stacks_resolve_every_reference(plans: dict[str, Plan], stack: str) -> None:
     report = check_plan(plans[stack])
     assert [v.line() for v in report.violations if v.code.startswith("W")] == []
-    assert sorted(WIRING) == ["W01", "W02", "W03", "W04", "W05", "W06", "W07"]
+    assert sorted(WIRING) == ["W01", "W02", "W03", "W04", "W05", "W06", "W07", "W08", "W09"]
 
 
 def test_w01_the_adapter_url_the_chart_never_rendered(prod: Stack) -> None:
@@ -87,11 +87,11 @@ def test_w03_an_hpa_metric_no_adapter_rule_serves(prod: Stack) -> None:
     assert findings("W03", with_edits(prod, [("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "triton-spot", renamed)])) == [
         (
             "triton-spot",
-            "metric triton_queue_time_us (Pods) is served by no rule of monitoring-adapter (it serves: triton_queue_time_per_request_us, trtllm_kv_cache_used_ratio, trtllm_waiting_requests)",
+            "metric triton_queue_time_us (Pods) is served by no rule of monitoring-adapter (it serves: llm_requests_waiting, triton_queue_time_per_request_us, trtllm_kv_cache_used_ratio)",
         )
     ]
     assert findings("W03", without(prod, RELEASE, "monitoring-adapter")) == [
-        ("llm-spot", "metric trtllm_waiting_requests (Pods) needs a custom-metrics adapter, and none is planned"),
+        ("llm-spot", "metric llm_requests_waiting (Pods) needs a custom-metrics adapter, and none is planned"),
         ("llm-spot", "metric trtllm_kv_cache_used_ratio (Pods) needs a custom-metrics adapter, and none is planned"),
         ("triton-spot", "metric triton_queue_time_per_request_us (Pods) needs a custom-metrics adapter, and none is planned"),
     ]

@@ -65,6 +65,7 @@ def test_pull_requests_get_offline_and_pulumi_previews_per_stack() -> None:
     assert any("scripts.preview ${{ matrix.stack }}" in s.get("run", "") for s in _steps(offline))
     assert pulumi["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
     assert pulumi["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
+    assert pulumi["environment"] == "preview-${{ matrix.stack }}", "the org, region, role and token the README puts on environments"
     preview = _step_using(pulumi, "pulumi/actions")["with"]
     assert (preview["command"], preview["policyPacks"], preview["policyPackConfigs"], preview["comment-on-pr"]) == (
         "preview",

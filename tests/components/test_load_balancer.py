@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from gpu_inference_platform import LoadBalancer, LoadBalancerArgs
-from gpu_inference_platform.components.load_balancer import LoadBalancerBackend
+from gpu_inference_platform.components.load_balancer import LoadBalancerBackend, stable_priority
 from tests.components.alone import ACCOUNT, CLUSTER, build_alone, errors
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/0b1d2c3e-1111-4a5b-8c9d-000000000001"
@@ -72,12 +72,12 @@ def test_only_the_public_models_and_server_readiness_are_forwarded() -> None:
     assert rules == {
         "edge-ready": (10, [["/v2/health/ready"]], ["forward"]),
         "edge-model-embed_a": (
-            20,
+            41651,
             [["/v2/models/embed_a/infer", "/v2/models/embed_a/ready", "/v2/models/embed_a/versions/*/infer", "/v2/models/embed_a/versions/*/ready"]],
             ["forward"],
         ),
         "edge-model-embed_b": (
-            21,
+            320,
             [["/v2/models/embed_b/infer", "/v2/models/embed_b/ready", "/v2/models/embed_b/versions/*/infer", "/v2/models/embed_b/versions/*/ready"]],
             ["forward"],
         ),
@@ -136,14 +136,14 @@ def test_each_serving_group_has_its_own_target_group_routes_and_drain() -> None:
     }
     assert rules == {
         "edge-ready": (10, ["/v2/health/ready"], arns["edge-triton"]),
-        "edge-model-chat": (20, ["/v2/models/chat/generate", "/v2/models/chat/generate_stream", "/v2/models/chat/ready"], arns["edge-llm"]),
+        "edge-model-chat": (43393, ["/v2/models/chat/generate", "/v2/models/chat/generate_stream", "/v2/models/chat/ready"], arns["edge-llm"]),
         "edge-model-chat-versions": (
-            21,
+            12798,
             ["/v2/models/chat/versions/*/generate", "/v2/models/chat/versions/*/generate_stream", "/v2/models/chat/versions/*/ready"],
             arns["edge-llm"],
         ),
         "edge-model-embed_a": (
-            22,
+            41651,
             ["/v2/models/embed_a/infer", "/v2/models/embed_a/ready", "/v2/models/embed_a/versions/*/infer", "/v2/models/embed_a/versions/*/ready"],
             arns["edge-triton"],
         ),
@@ -179,3 +179,16 @@ def test_args_refuse_clashing_or_malformed_backends() -> None:
         "LoadBalancerArgs.public_models = []: list the models clients may call (the ensembles); internal models must stay unreachable",
         "LoadBalancerArgs.backends = []: at least one serving group must be behind the load balancer",
     ]
+
+
+def test_adding_a_model_that_sorts_first_renumbers_no_rule() -> None:
+    """Priorities come from each rule's name: the in-place updates of a renumbering would collide (PriorityInUse)."""
+
+    def priorities(models: list[str]) -> dict[str, int]:
+        plan = build_alone(lambda: LoadBalancer("edge", _args(backends=[_embedder(models)])))
+        return {r.name: r.inputs["priority"] for r in plan.of_type("aws:lb/listenerRule:ListenerRule")}
+
+    before, after = priorities(["embed_b"]), priorities(["aaa_first", "embed_b"])
+    assert before == {"edge-ready": 10, "edge-model-embed_b": 320}
+    assert {name: after[name] for name in before} == before and set(after) == {*before, "edge-model-aaa_first"}
+    assert stable_priority("edge-model-embed_b", {320}) == 321, "a collision takes the next free priority"

@@ -153,7 +153,7 @@ class TritonPythonModel:
         if not greedy:
             inputs += [_tensor("temperature", sampling.temperature, np.float32), _tensor("runtime_top_p", sampling.top_p, np.float32)]
         if sampling.seed is not None:
-            inputs.append(_tensor("seed", sampling.seed, np.uint64))
+            inputs.append(_tensor("random_seed", sampling.seed, np.uint64))
         if sampling.stop_words:
             inputs.append(pb_utils.Tensor("stop_words_list", stop_words_list(self.tokenizer, sampling.stop_words)))
         return pb_utils.InferenceRequest(model_name=self.engine_model, inputs=inputs, requested_output_names=["output_ids", "sequence_length"])

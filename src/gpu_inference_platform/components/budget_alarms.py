@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from gpu_inference_platform.components.base import PlatformComponent
+from gpu_inference_platform.components.constants import ACTIVATED_BY_PAYER_TAG
 from gpu_inference_platform.components.iam import AccountContext, policy_document, service_trust_policy
 from gpu_inference_platform.components.validation import ConfigIssue, KeyPath, args_key, check_args, check_positive_finite
 
@@ -86,7 +87,9 @@ class BudgetAlarmsArgs:
     """Cost anomalies with at least this total impact are sent to the topic."""
     activate_cost_allocation_tag: bool = True
     """Activate the tag key for cost allocation (account-wide; without it the budget counts $0 and never acts).
-    AWS lists a new tag key for activation up to 24 hours after first use; set False to activate it yourself."""
+    AWS lists a new tag key for activation up to 24 hours after first use. Only a management or standalone account may
+    activate tags ("Linked account doesn't have access to cost allocation tags"): in an Organizations member account set
+    False, have the payer activate the key, and the budget is marked `ACTIVATED_BY_PAYER_TAG` so the P31 guardrail accepts it."""
 
     def __post_init__(self) -> None:
         check_args(self, budget_issues(args_key("BudgetAlarmsArgs"), self))
@@ -134,6 +137,7 @@ class BudgetAlarms(PlatformComponent):
             limit_amount=f"{args.monthly_usd:.2f}",
             limit_unit="USD",
             time_unit="MONTHLY",
+            tags=None if args.activate_cost_allocation_tag else dict([ACTIVATED_BY_PAYER_TAG]),
             cost_filters=[aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:{key}${value}"])],
             notifications=[
                 *(self._notification("ACTUAL", threshold, topic, args.alert_emails) for threshold in args.actual_thresholds_percent),

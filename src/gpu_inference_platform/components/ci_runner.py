@@ -29,7 +29,9 @@ GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1
 CONNECTION_ARN = re.compile(r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}$")
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,149}$")
 COMPUTE_TYPES = ("BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE", "BUILD_GENERAL1_XLARGE")
-DEFAULT_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+DEFAULT_IMAGE = "aws/codebuild/standard:7.0"
+"""CodeBuild's Ubuntu 22.04 standard image: `actions/setup-python` ships Ubuntu builds only (actions/setup-python#750, #460),
+so the Amazon Linux images fail the workflows' first step."""
 
 
 def runner_issues(key: KeyPath, github_repository: str, connection_arn: str, compute_type: str) -> Iterator[ConfigIssue]:
@@ -68,7 +70,7 @@ class CiRunnerArgs:
     compute_type: str = "BUILD_GENERAL1_MEDIUM"
     """CodeBuild compute size (MEDIUM: 4 vCPU, 7 GB; model builds and previews fit)."""
     image: str = DEFAULT_IMAGE
-    """Build image (Amazon Linux 2023 standard: Python, Docker, AWS CLI)."""
+    """Build image (Ubuntu standard: Python, Docker, AWS CLI; the workflows' `actions/setup-python` needs Ubuntu)."""
     log_retention_days: int = 365
     """Days CloudWatch keeps the build logs."""
 

@@ -57,10 +57,13 @@ APP_INSTANCE_LABEL: Final = "app.kubernetes.io/instance"
 """Well-known label: the instance (the TritonServer component's name, Karpenter's release name)."""
 QUEUE_TIME_METRIC: Final = "triton_queue_time_per_request_us"
 """Average queue time per request, served to the spot HPA by prometheus-adapter (Monitoring)."""
-LLM_WAITING_METRIC: Final = "trtllm_waiting_requests"
-"""Generation requests waiting in TensorRT-LLM's queue, per pod, served to an LLM group's HPA by prometheus-adapter (Monitoring)."""
+LLM_WAITING_METRIC: Final = "llm_requests_waiting"
+"""Generation requests waiting in any queue of the pod (the front model's and TensorRT-LLM's), per pod, served to an LLM group's
+HPA by prometheus-adapter (Monitoring)."""
 LLM_KV_CACHE_METRIC: Final = "trtllm_kv_cache_used_ratio"
 """Share of TensorRT-LLM's KV-cache blocks in use, per pod, served to an LLM group's HPA by prometheus-adapter (Monitoring)."""
+AWAIT_TIMEOUT_ANNOTATION: Final = "pulumi.com/timeoutSeconds"
+"""How long Pulumi's Kubernetes provider awaits an object before it fails the update (default 10 minutes)."""
 MODEL_TREE_ANNOTATION: Final = "gpuinfra.io/model-tree-hash"
 """Annotation carrying the tree hash of the model build a Deployment serves."""
 
@@ -83,6 +86,9 @@ LOAD_BALANCER_CONTROLLER_CHART: Final = HelmChart("aws-load-balancer-controller"
 KUBE_PROMETHEUS_STACK_CHART: Final = HelmChart("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "65.1.1")
 PROMETHEUS_ADAPTER_CHART: Final = HelmChart("prometheus-adapter", "https://prometheus-community.github.io/helm-charts", "4.11.0")
 DCGM_EXPORTER_CHART: Final = HelmChart("dcgm-exporter", "https://nvidia.github.io/dcgm-exporter/helm-charts", "3.5.0")
+
+ACTIVATED_BY_PAYER_TAG: Final = ("gpuinfra:cost-allocation-tag", "activated-by-payer")
+"""Tag of a budget whose cost-allocation tag the organization's payer account activates (not this stack)."""
 
 HOURS_PER_MONTH: Final = 730
 """Hours in an average month (AWS pricing convention)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -24,6 +24,7 @@ from gpu_inference_platform.components.device_plugin import nvidia_device_plugin
 from gpu_inference_platform.components.iam import AccountContext, encryption_key, service_account_role, service_trust_policy
 from gpu_inference_platform.components.instances import CPU_INSTANCE_TYPES, INSTANCE_TYPES
 from gpu_inference_platform.components.kubeconfig import eks_kubeconfig
+from gpu_inference_platform.components.support_windows import EKS_KUBERNETES
 from gpu_inference_platform.components.validation import (
     ConfigIssue,
     KeyPath,
@@ -36,14 +37,16 @@ from gpu_inference_platform.components.validation import (
     leaf,
 )
 
-SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
-"""EKS versions in standard support that this toolkit is tested with."""
+SUPPORTED_KUBERNETES_VERSIONS = tuple(window.version for window in EKS_KUBERNETES)
+"""EKS versions this toolkit knows (`support_windows.EKS_KUBERNETES`; the stack config checks their dates against today)."""
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>\d{12}):(?P<resource>(role|user)/[\w+=,.@/-]+)$")
 _AMI_TYPES = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
 EBS_CSI_MANAGED_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 """The AWS-managed policy of the EBS CSI driver (its upstream reference policy, maintained by AWS)."""
 _CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+_CLUSTER_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+KUBERNETES_API_PORT = 443
 
 
 def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
@@ -68,9 +71,9 @@ def system_node_issues(key: KeyPath, instance_type: str, min_size: int, desired_
         yield ConfigIssue(key("instance_type"), instance_type, f"unknown instance type; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
     elif INSTANCE_TYPES[instance_type].gpu is not None:
         yield ConfigIssue(key("instance_type"), instance_type, f"system nodes must not use GPU instances; allowed: {', '.join(CPU_INSTANCE_TYPES)}")
-    for field, size in (("min_size", min_size), ("desired_size", desired_size), ("max_size", max_size)):
+    for bound, size in (("min_size", min_size), ("desired_size", desired_size), ("max_size", max_size)):
         if size < 1:
-            yield ConfigIssue(key(field), size, "must be at least 1")
+            yield ConfigIssue(key(bound), size, "must be at least 1")
     yield from check_scaling_bounds(key, min_size, desired_size, max_size, ("min_size", "desired_size", "max_size"))
 
 
@@ -120,7 +123,7 @@ class GpuClusterArgs:
     cluster_name: str
     """Physical EKS cluster name (unique per account and region)."""
     kubernetes_version: str
-    """One of `SUPPORTED_KUBERNETES_VERSIONS`."""
+    """One of `SUPPORTED_KUBERNETES_VERSIONS`, in EKS standard support (`support_windows.kubernetes_version_issues`)."""
     private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Subnets of the control plane ENIs and system nodes (private, at least two zones)."""
     system_nodes: SystemNodeGroupArgs
@@ -135,12 +138,20 @@ class GpuClusterArgs:
     """Ranges allowed to reach a public endpoint; never 0.0.0.0/0 or ::/0."""
     admin_principal_arns: Sequence[str] = ()
     """IAM roles or users granted cluster admin through access entries (the deployer always is)."""
+    viewer_principal_arns: Sequence[str] = ()
+    """IAM roles or users granted read-only access (`AmazonEKSViewPolicy`), e.g. the role of pull-request previews."""
+    api_client_security_group_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Security groups allowed into the cluster security group on 443, by a stable key (e.g. the in-VPC CI runner's).
+    EKS's cluster security group accepts only itself, so a client inside the VPC needs one of these to reach the private API."""
     device_plugin_image: str = DEFAULT_DEVICE_PLUGIN_IMAGE
     """NVIDIA device plugin image (pinned)."""
 
     def __post_init__(self) -> None:
         key = args_key("GpuClusterArgs")
         issues = list(endpoint_issues(key, self.endpoint_public_access, self.public_access_cidrs, self.admin_principal_arns))
+        for i, arn in enumerate(self.viewer_principal_arns):
+            if not IAM_PRINCIPAL_ARN.match(arn):
+                issues.append(ConfigIssue(key(f"viewer_principal_arns[{i}]"), arn, "not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)"))
         if self.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
             issues.append(ConfigIssue(key("kubernetes_version"), self.kubernetes_version, f"allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"))
         check_args(self, issues)
@@ -222,17 +233,11 @@ class GpuCluster(PlatformComponent):
 
         for index, principal in enumerate(args.admin_principal_arns):
             # Keyed by principal; the alias is the name these had when they were keyed by list position (MIGRATIONS.md, 0.2.0).
-            admin = f"{name}-admin-{principal_key(principal)}"
-            was = [pulumi.Alias(name=f"{name}-admin-{index}")]
-            entry = aws.eks.AccessEntry(admin, cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=self.child(aliases=was))
-            aws.eks.AccessPolicyAssociation(
-                admin,
-                cluster_name=cluster.name,
-                principal_arn=entry.principal_arn,
-                policy_arn=_CLUSTER_ADMIN_POLICY,
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=self.child(aliases=was),
+            self._access_entry(
+                cluster, f"{name}-admin-{principal_key(principal)}", principal, _CLUSTER_ADMIN_POLICY, [pulumi.Alias(name=f"{name}-admin-{index}")]
             )
+        for principal in args.viewer_principal_arns:
+            self._access_entry(cluster, f"{name}-viewer-{principal_key(principal)}", principal, _CLUSTER_VIEW_POLICY, [])
 
         cni_role = service_account_role(
             f"{name}-vpc-cni", oidc_provider_arn=oidc.arn, oidc_issuer_url=issuer, namespace="kube-system", service_account="aws-node", opts=self.child()
@@ -258,6 +263,17 @@ class GpuCluster(PlatformComponent):
         self.oidc_provider_arn = oidc.arn
         self.oidc_issuer_url = issuer
         self.cluster_security_group_id = cluster.vpc_config.apply(lambda c: c.cluster_security_group_id or "")
+        for client, group_id in sorted(args.api_client_security_group_ids.items()):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-from-{client}",
+                security_group_id=self.cluster_security_group_id,
+                referenced_security_group_id=group_id,
+                ip_protocol="tcp",
+                from_port=KUBERNETES_API_PORT,
+                to_port=KUBERNETES_API_PORT,
+                description=f"Kubernetes API from {client}",
+                opts=self.child(),
+            )
         aws.ec2.Tag(
             f"{name}-karpenter-discovery", resource_id=self.cluster_security_group_id, key="karpenter.sh/discovery", value=args.cluster_name, opts=self.child()
         )
@@ -292,6 +308,18 @@ class GpuCluster(PlatformComponent):
             oidc_provider_arn=self.oidc_provider_arn,
             oidc_issuer_url=self.oidc_issuer_url,
             security_group_id=self.cluster_security_group_id,
+        )
+
+    def _access_entry(self, cluster: aws.eks.Cluster, name: str, principal: str, policy_arn: str, aliases: list[pulumi.Alias]) -> None:
+        """An access entry for an IAM principal with one cluster-wide access policy."""
+        entry = aws.eks.AccessEntry(name, cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=self.child(aliases=aliases))
+        aws.eks.AccessPolicyAssociation(
+            name,
+            cluster_name=cluster.name,
+            principal_arn=entry.principal_arn,
+            policy_arn=policy_arn,
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+            opts=self.child(aliases=aliases),
         )
 
     def _addon(

@@ -79,10 +79,20 @@ def service_account_role(
     namespace: str,
     service_account: str,
     opts: pulumi.ResourceOptions,
+    force_detach_policies: bool = False,
 ) -> aws.iam.Role:
-    """An IAM role assumable only by `namespace/service_account` through the cluster's OIDC provider."""
+    """An IAM role assumable only by `namespace/service_account` through the cluster's OIDC provider.
+
+    `force_detach_policies` for a role something outside Pulumi attaches policies to (a budget action): without it,
+    deleting the role fails with DeleteConflict."""
     trust = pulumi.Output.all(oidc_provider_arn, oidc_issuer_url).apply(lambda a: irsa_trust_policy(a[0], a[1], namespace, service_account))
-    return aws.iam.Role(name, assume_role_policy=trust, description=f"IRSA role for {namespace}/{service_account}", opts=opts)
+    return aws.iam.Role(
+        name,
+        assume_role_policy=trust,
+        description=f"IRSA role for {namespace}/{service_account}",
+        force_detach_policies=force_detach_policies or None,
+        opts=opts,
+    )
 
 
 def encryption_key(name: str, *, description: str, account: AccountContext, for_cloudwatch_logs: bool, opts: pulumi.ResourceOptions) -> aws.kms.Key:

@@ -11,6 +11,7 @@ load balancers.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -85,6 +86,21 @@ GENERATION_VERBS = ("generate", "generate_stream", "ready")
 def generation_paths(model: str) -> list[list[str]]:
     """ALB path patterns of one generation model, as two conditions (a condition allows five values): unversioned, then any version."""
     return [[f"/v2/models/{model}/{verb}" for verb in GENERATION_VERBS], [f"/v2/models/{model}/versions/*/{verb}" for verb in GENERATION_VERBS]]
+
+
+READY_RULE_PRIORITY = 10
+MODEL_RULE_PRIORITIES = range(20, 50_000)
+"""Listener-rule priorities of the model routes (ALB allows 1-50000). The routes' paths are disjoint, so only uniqueness matters."""
+
+
+def stable_priority(rule: str, taken: set[int]) -> int:
+    """A priority derived from the rule's name, not its sorted position: adding a model never renumbers the others (whose
+    in-place updates would collide, PriorityInUse). On a collision the next free priority is used."""
+    span = MODEL_RULE_PRIORITIES
+    offset = int(hashlib.sha256(rule.encode()).hexdigest(), 16) % len(span)
+    while span[offset] in taken:
+        offset = (offset + 1) % len(span)
+    return span[offset]
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,8 @@ class LoadBalancerArgs:
     """`internal` (default) or `internet-facing`."""
     deletion_protection: bool = True
     """Refuse to delete the ALB (turn off for throwaway stacks)."""
+    force_destroy_access_logs: bool = False
+    """`pulumi destroy` deletes the access-log bucket with its logs (throwaway stacks); otherwise it must be emptied first."""
     deregistration_delay_s: int = 15
     """Seconds a draining target keeps in-flight requests; Triton's preStop sleep must exceed it."""
     idle_timeout_s: int = 60
@@ -349,13 +367,16 @@ class LoadBalancer(PlatformComponent):
             )
 
         # The alias is the rule's name when it forwarded every model's infer path (MIGRATIONS.md, 0.2.0).
-        forward(f"{name}-ready", 10, [TRITON_READY_PATH], args.backends[0].name, [pulumi.Alias(name=f"{name}-inference")])
+        forward(f"{name}-ready", READY_RULE_PRIORITY, [TRITON_READY_PATH], args.backends[0].name, [pulumi.Alias(name=f"{name}-inference")])
         routes = [(model, f"{name}-model-{model}", model_paths(model), b.name) for b in args.backends for model in b.models]
         for b in args.backends:
             for model in b.generation_models:
                 unversioned, versioned = generation_paths(model)
                 routes += [(model, f"{name}-model-{model}", unversioned, b.name), (model, f"{name}-model-{model}-versions", versioned, b.name)]
-        for priority, (_, rule, paths, backend) in enumerate(sorted(routes), start=20):
+        taken = {READY_RULE_PRIORITY}
+        for _, rule, paths, backend in sorted(routes):
+            priority = stable_priority(rule, taken)
+            taken.add(priority)
             forward(rule, priority, paths, backend)
 
     def _web_acl(self, name: str, args: LoadBalancerArgs, alb: aws.lb.LoadBalancer) -> aws.wafv2.WebAcl:
@@ -418,6 +439,7 @@ class LoadBalancer(PlatformComponent):
             noncurrent_version_days=1,
             expire_after_days=args.access_log_retention_days,
             statements=log_delivery,
+            force_destroy=args.force_destroy_access_logs,
             opts=self.child(),
         )
 

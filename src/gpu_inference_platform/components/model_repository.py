@@ -20,16 +20,18 @@ import pulumi_kubernetes as k8s
 
 from gpu_inference_platform.components.base import PlatformComponent
 from gpu_inference_platform.components.cluster_ref import ClusterRef
-from gpu_inference_platform.components.constants import DEFAULT_AWS_CLI_IMAGE, GPU_RESOURCE, GPU_TOLERATION, INSTANCE_TYPE_LABEL
+from gpu_inference_platform.components.constants import AWAIT_TIMEOUT_ANNOTATION, DEFAULT_AWS_CLI_IMAGE, GPU_RESOURCE, GPU_TOLERATION, INSTANCE_TYPE_LABEL
 from gpu_inference_platform.components.iam import AccountContext, encryption_key, policy_document, service_account_role
 from gpu_inference_platform.components.model_manifest import MANIFEST_NAME, Manifest
 from gpu_inference_platform.components.network_policies import deny_all_but_dns_and_https
 from gpu_inference_platform.components.pods import RESTRICTED_CONTAINER_CONTEXT, RESTRICTED_POD_CONTEXT, RESTRICTED_POD_SECURITY, aws_cli_container
 from gpu_inference_platform.components.s3 import private_bucket
-from gpu_inference_platform.components.tensorrt_engines import EngineProfile, LlmEngineBuild
+from gpu_inference_platform.components.tensorrt_engines import TIMING_CACHE_FILE, EngineProfile, LlmEngineBuild
 from gpu_inference_platform.components.validation import ConfigIssue, check_args
 
 _WORK_DIR = "/work"
+JOB_AWAIT_MARGIN_S = 300
+"""How long past a Job's own deadline Pulumi keeps awaiting it, so the Job's status (not the await) decides the outcome."""
 PLAN_WORK_VOLUME = "4Gi"
 LLM_WORK_VOLUME = "64Gi"
 """Scratch of an LLM engine Job: the Hugging Face checkpoint, the TensorRT-LLM checkpoint and the engine, each about the weights' size."""
@@ -78,6 +80,8 @@ class ModelRepositoryArgs:
     """Days an overwritten or deleted object version is kept before it expires."""
     engines: EngineBuildArgs | None = None
     """Engine Jobs (gpu builds); None for a repository without TensorRT plans."""
+    force_destroy: bool = False
+    """`pulumi destroy` deletes the bucket with every build in it (non-production); otherwise the bucket must be emptied first."""
 
     def __post_init__(self) -> None:
         issues = []
@@ -119,7 +123,13 @@ class ModelRepository(PlatformComponent):
         self.tree_hash = manifest.tree_hash
 
         key = encryption_key(f"{name}-bucket", description="model repository objects", account=args.account, for_cloudwatch_logs=False, opts=self.child())
-        storage = private_bucket(f"{name}-bucket", kms_key_arn=key.arn, noncurrent_version_days=args.noncurrent_version_days, opts=self.child())
+        storage = private_bucket(
+            f"{name}-bucket",
+            kms_key_arn=key.arn,
+            noncurrent_version_days=args.noncurrent_version_days,
+            force_destroy=args.force_destroy,
+            opts=self.child(),
+        )
         bucket = storage.bucket
         uploads = self._upload(name, args, bucket, key, storage.guards)
         self.read_policy_arn = aws.iam.Policy(
@@ -222,7 +232,13 @@ class ModelRepository(PlatformComponent):
             capability, build = args.manifest.engines[target], engines.profiles[target]
             job_name, source = _job_identity(args.manifest.short_hash, target, capability, build)
             job: dict[str, Any] = {
-                "metadata": {"name": job_name, "namespace": namespace.metadata["name"], "labels": {"gpuinfra.io/model-tree": args.manifest.short_hash}},
+                "metadata": {
+                    "name": job_name,
+                    "namespace": namespace.metadata["name"],
+                    "labels": {"gpuinfra.io/model-tree": args.manifest.short_hash},
+                    # Pulumi awaits the Job past its whole deadline (GPU node, image pull, build), not the provider's default 10 minutes.
+                    "annotations": {AWAIT_TIMEOUT_ANNOTATION: str(engines.active_deadline_s + JOB_AWAIT_MARGIN_S)},
+                },
                 "spec": pulumi.Output.all(bucket.bucket, key.arn).apply(
                     lambda a, t=target, cc=capability, b=build: self._job_spec(  # type: ignore[misc]
                         engines,
@@ -260,23 +276,26 @@ class ModelRepository(PlatformComponent):
         """Fetch (aws-cli), build (1 GPU of the family), upload (aws-cli): a TensorRT plan from the ONNX, or a TensorRT-LLM engine from the checkpoint."""
         work = [{"name": "work", "mountPath": _WORK_DIR}, {"name": "tmp", "mountPath": "/tmp"}]
         encrypt = ["--sse", "aws:kms", "--sse-kms-key-id", key_arn]
+        # The root filesystem is read-only: the tools run in the work volume, and HOME, TMPDIR and the timing cache are on mounts.
         build_step: dict[str, Any] = {
             "name": "build-engine",
+            "workingDir": _WORK_DIR,
+            "env": [{"name": "HOME", "value": "/tmp"}, {"name": "TMPDIR", "value": "/tmp"}],
             "securityContext": RESTRICTED_CONTAINER_CONTEXT,
             "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "2", "memory": "16Gi", GPU_RESOURCE: 1}},
             "volumeMounts": work,
         }
+        timing_cache = f"{_WORK_DIR}/{TIMING_CACHE_FILE}"
         if isinstance(build, LlmEngineBuild):
             checkpoint, engine = f"{_WORK_DIR}/checkpoint", f"{_WORK_DIR}/engine"
-            script = f"{shlex.join(build.convert_command(f'{_WORK_DIR}/hf', checkpoint))} && {shlex.join(build.build_command(checkpoint, engine))}"
+            convert, compile_engine = build.convert_command(f"{_WORK_DIR}/hf", checkpoint), build.build_command(checkpoint, engine, timing_cache)
             return [
                 aws_cli_container("fetch-checkpoint", engines.aws_cli_image, ["s3", "cp", "--recursive", f"{s3}{build.checkpoint}", f"{_WORK_DIR}/hf"], work),
-                # TensorRT-LLM and its Python caches write under HOME; the root filesystem is read-only.
-                {**build_step, "image": engines.tensorrt_llm_image, "command": ["sh", "-c", script], "env": [{"name": "HOME", "value": "/tmp"}]},
+                {**build_step, "image": engines.tensorrt_llm_image, "command": ["sh", "-c", f"{shlex.join(convert)} && {shlex.join(compile_engine)}"]},
                 aws_cli_container("upload-engine", engines.aws_cli_image, ["s3", "cp", "--recursive", engine, f"{s3}{target}", *encrypt], work),
             ]
         onnx, plan_file = f"{Path(target).parent.as_posix()}/model.onnx", Path(target).name
-        trtexec = ["trtexec", *build.trtexec_args(f"{_WORK_DIR}/model.onnx", f"{_WORK_DIR}/{plan_file}")]
+        trtexec = ["trtexec", *build.trtexec_args(f"{_WORK_DIR}/model.onnx", f"{_WORK_DIR}/{plan_file}", timing_cache)]
         return [
             aws_cli_container("fetch-onnx", engines.aws_cli_image, ["s3", "cp", f"{s3}{onnx}", f"{_WORK_DIR}/model.onnx"], work),
             {**build_step, "image": engines.tensorrt_image, "command": trtexec},

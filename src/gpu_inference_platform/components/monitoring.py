@@ -286,7 +286,7 @@ def _per_pod(series: str, name: str, query: str) -> dict[str, Any]:
 
 def adapter_rules() -> list[dict[str, Any]]:
     """prometheus-adapter rules, per pod: average queue time per request (batch models); waiting requests and the share
-    of KV-cache blocks in use (TensorRT-LLM's documented `nv_trt_llm_*` gauges)."""
+    of KV-cache blocks in use (the front model's `gip_llm_*` and TensorRT-LLM's documented `nv_trt_llm_*` gauges)."""
     return [
         _per_pod(
             'nv_inference_queue_duration_us{namespace!="",pod!=""}',
@@ -294,10 +294,13 @@ def adapter_rules() -> list[dict[str, Any]]:
             "sum(rate(nv_inference_queue_duration_us{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>) / "
             "clamp_min(sum(rate(nv_inference_request_success{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>), 1)",
         ),
+        # Every queue in the pod: the front model's own (gip_llm_requests_waiting, up to its max_queue_size) and the engine's
+        # (TensorRT-LLM's "waiting" is active minus scheduled, tensorrtllm_backend model_instance_state.cc, so it stays near 0
+        # while the front holds the queue). The front's series has no request_type label, which `=~"waiting|"` matches.
         _per_pod(
-            'nv_trt_llm_request_metrics{namespace!="",pod!="",request_type="waiting"}',
+            'gip_llm_requests_waiting{namespace!="",pod!=""}',
             LLM_WAITING_METRIC,
-            'sum(nv_trt_llm_request_metrics{<<.LabelMatchers>>,request_type="waiting"}) by (<<.GroupBy>>)',
+            'sum({__name__=~"gip_llm_requests_waiting|nv_trt_llm_request_metrics",request_type=~"waiting|",<<.LabelMatchers>>}) by (<<.GroupBy>>)',
         ),
         _per_pod(
             'nv_trt_llm_kv_cache_block_metrics{namespace!="",pod!="",kv_cache_block_type="fraction"}',

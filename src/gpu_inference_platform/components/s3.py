@@ -31,11 +31,14 @@ def private_bucket(
     noncurrent_version_days: int,
     expire_after_days: int | None = None,
     statements: Callable[[str], pulumi.Input[Sequence[Statement]]] = no_extra_statements,
+    force_destroy: bool = False,
     opts: pulumi.ResourceOptions,
 ) -> PrivateBucket:
     """Owner-enforced, all public access blocked, encrypted (SSE-KMS with `kms_key_arn`, else SSE-S3), versioned,
-    TLS-only, with old versions (and, optionally, current objects) expiring. `statements(bucket_arn)` adds grants."""
-    bucket = aws.s3.Bucket(name, force_destroy=False, opts=opts)
+    TLS-only, with old versions (and, optionally, current objects) expiring. `statements(bucket_arn)` adds grants.
+    `force_destroy` lets `pulumi destroy` delete it with its objects and versions (non-production: a bucket that is
+    written to is never empty, and a failed delete stops the teardown with the GPUs still running)."""
+    bucket = aws.s3.Bucket(name, force_destroy=force_destroy, opts=opts)
     default_encryption = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
         sse_algorithm="aws:kms" if kms_key_arn is not None else "AES256", kms_master_key_id=kms_key_arn
     )

@@ -214,6 +214,7 @@ class SpotFleet(PlatformComponent):
             namespace=KARPENTER_NAMESPACE,
             service_account=KARPENTER_RELEASE,
             opts=self.child(),
+            force_detach_policies=True,  # BudgetAlarms' budget action attaches its deny policy outside Pulumi
         )
         scope = pulumi.Output.all(
             args.account.partition, args.account.region, args.account.account_id, args.cluster.name, args.cluster.arn, queue.arn, node_role.arn

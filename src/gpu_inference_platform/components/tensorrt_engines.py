@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 ENGINE_PLAN_NAME = "engine-plan.json"
+TIMING_CACHE_FILE = "timing.cache"
+"""The timing cache `trtexec` and `trtllm-build` write, named explicitly: `trtllm-build` defaults to the relative `model.cache`
+and asserts the write succeeded (TensorRT-LLM `commands/build.py`, `builder.py`), which fails in a read-only working directory."""
 MODELS_MOUNT = "/models"
 """Where a serving pod's model repository is mounted (engine folders are named by absolute path in TensorRT-LLM configs)."""
 TRITON_IMAGE_REPOSITORY = "nvcr.io/nvidia/tritonserver"
@@ -88,13 +91,14 @@ class EngineProfile:
     def _shapes(self, batch: int, sequence: int) -> str:
         return ",".join(f"{name}:{batch}x{sequence}" for name in self.inputs)
 
-    def trtexec_args(self, onnx_path: str, plan_path: str) -> list[str]:
-        """`trtexec` arguments that build an FP16 plan with every profile (`--profile=N` then its three shapes, TensorRT 10)."""
+    def trtexec_args(self, onnx_path: str, plan_path: str, timing_cache_path: str = TIMING_CACHE_FILE) -> list[str]:
+        """`trtexec` arguments that build an FP16 plan with every profile (`--profile=N` then its three shapes, TensorRT 10),
+        with the timing cache at `timing_cache_path`."""
         shapes = []
         for index, (low, opt, high) in enumerate(self.sequence_ranges()):
             shapes += [f"--profile={index}", f"--minShapes={self._shapes(1, low)}"]
             shapes += [f"--optShapes={self._shapes(self.opt_batch, opt)}", f"--maxShapes={self._shapes(self.max_batch, high)}"]
-        return [f"--onnx={onnx_path}", f"--saveEngine={plan_path}", "--fp16", *shapes, "--skipInference"]
+        return [f"--onnx={onnx_path}", f"--saveEngine={plan_path}", "--fp16", *shapes, f"--timingCacheFile={timing_cache_path}", "--skipInference"]
 
 
 def engine_plan_entry(compute_capability: str, ngc_release: str, profile: EngineProfile, plan_path: str) -> dict[str, Any]:
@@ -147,12 +151,14 @@ class LlmEngineBuild:
         )
         return ["python3", "-c", script]
 
-    def build_command(self, checkpoint_dir: str, engine_dir: str) -> list[str]:
-        """`trtllm-build` of an in-flight-batching engine: paged KV cache, packed inputs, fused attention."""
+    def build_command(self, checkpoint_dir: str, engine_dir: str, timing_cache_path: str = TIMING_CACHE_FILE) -> list[str]:
+        """`trtllm-build` of an in-flight-batching engine: paged KV cache, packed inputs, fused attention; its timing cache at
+        `timing_cache_path`."""
         return [
             "trtllm-build",
             f"--checkpoint_dir={checkpoint_dir}",
             f"--output_dir={engine_dir}",
+            f"--output_timing_cache={timing_cache_path}",
             f"--gemm_plugin={self.dtype}",
             f"--gpt_attention_plugin={self.dtype}",
             "--kv_cache_type=paged",

@@ -23,6 +23,7 @@ from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.constants import (
     APP_INSTANCE_LABEL,
     APP_NAME_LABEL,
+    AWAIT_TIMEOUT_ANNOTATION,
     CAPACITY_TYPE_LABEL,
     DEFAULT_AWS_CLI_IMAGE,
     GPU_RESOURCE,
@@ -124,7 +125,7 @@ class LlmScaling:
     """The spot HPA signal of a group serving TensorRT-LLM models: queue time barely moves for decoupled models."""
 
     waiting_requests: float = 4
-    """Average generation requests waiting per replica (`nv_trt_llm_request_metrics{request_type="waiting"}`)."""
+    """Average generation requests waiting per replica, in the front model's queue and TensorRT-LLM's."""
     kv_cache_used_ratio: float = 0.85
     """Average share of KV-cache blocks in use per replica (`nv_trt_llm_kv_cache_block_metrics{kv_cache_block_type="fraction"}`)."""
 
@@ -191,12 +192,16 @@ class TritonServerArgs:
     loads `configs/<that>.pbtxt`, which points at the engine built for this GPU family (models without one use config.pbtxt)."""
     instance_types: Sequence[str] = ()
     """Instance types the pods must run on (a serving group's GPU pool). Default: any GPU node of the fleet."""
+    rollout_timeout_s: int = 1800
+    """How long `pulumi up` awaits a Deployment's rollout (the `pulumi.com/timeoutSeconds` annotation): a new GPU node (~90 s),
+    an ~18 GB image pull (4-6 minutes) and the model load must fit, where the provider's default 10 minutes does not."""
     models_volume_gib: int = 8
     """Local volume the model build is copied to and verified on."""
     aws_cli_image: str = DEFAULT_AWS_CLI_IMAGE
     """Image of the model fetch step."""
     client_cidrs: Sequence[str] = ()
-    """Ranges allowed to reach HTTP (8000) and gRPC (8001) through the NetworkPolicy: the load balancer's VPC. Default: none."""
+    """Ranges allowed to reach HTTP (8000) through the NetworkPolicy: the load balancer's subnets, so every client passes its WAF.
+    gRPC (8001) is never admitted: the load balancer does not route it (use `kubectl port-forward` for load tests). Default: none."""
     metrics_namespace: str | None = None
     """Namespace whose pods may scrape the metrics port (8002), e.g. Monitoring's. Default: none."""
     max_input_bytes: int | None = None
@@ -209,6 +214,8 @@ class TritonServerArgs:
             issues.append(ConfigIssue(key("queue_time_target_us"), None, "the spot HPA needs a signal: set it, llm_scaling, or both"))
         if self.llm_scaling is not None and not (self.llm_scaling.waiting_requests > 0 and 0 < self.llm_scaling.kv_cache_used_ratio <= 1):
             issues.append(ConfigIssue(key("llm_scaling"), self.llm_scaling, "waiting_requests must be above 0 and kv_cache_used_ratio in (0, 1]"))
+        if self.rollout_timeout_s < 600:
+            issues.append(ConfigIssue(key("rollout_timeout_s"), self.rollout_timeout_s, "a GPU node, its image pull and the model load need at least 600"))
         if self.gpus_per_replica < 1:
             issues.append(ConfigIssue(key("gpus_per_replica"), self.gpus_per_replica, "must be at least 1"))
         if self.max_input_bytes is not None:
@@ -312,14 +319,14 @@ class TritonServer(PlatformComponent):
         return [{"type": "Pods", "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": value}}} for name, value in targets]
 
     def _network_policies(self, name: str, args: TritonServerArgs, labels: dict[str, str], opts: pulumi.ResourceOptions) -> None:
-        """Deny by default; clients reach 8000/8001 from `client_cidrs`, the metrics namespace scrapes 8002."""
+        """Deny by default; clients reach 8000 from `client_cidrs`, the metrics namespace scrapes 8002."""
         deny_all_but_dns_and_https(name, name, opts)
         rules: list[dict[str, Any]] = []
         if args.client_cidrs:
             rules.append(
                 {
                     "from": [{"ipBlock": {"cidr": cidr}} for cidr in args.client_cidrs],
-                    "ports": [{"protocol": "TCP", "port": port} for port in (TRITON_HTTP_PORT, TRITON_GRPC_PORT)],
+                    "ports": [{"protocol": "TCP", "port": TRITON_HTTP_PORT}],
                 }
             )
         if args.metrics_namespace:
@@ -338,8 +345,9 @@ class TritonServer(PlatformComponent):
         """A Deployment of identical Triton pods pinned to one capacity type; rolls with zero unavailable."""
         pod_labels = {**labels, "gpuinfra.io/tier": tier}
         annotations = {MODEL_TREE_ANNOTATION: args.model_tree_hash}
+        awaited = {**annotations, AWAIT_TIMEOUT_ANNOTATION: str(args.rollout_timeout_s)}
         manifest: dict[str, Any] = {
-            "metadata": {"name": f"{name}-{tier}", "namespace": name, "labels": pod_labels, "annotations": annotations},
+            "metadata": {"name": f"{name}-{tier}", "namespace": name, "labels": pod_labels, "annotations": awaited},
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": pod_labels},

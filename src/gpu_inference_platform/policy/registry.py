@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from gpu_inference_platform.policy.checks import capacity, cluster, identity, kubernetes, load_balancer, network, observability, serving, storage, wiring
+from gpu_inference_platform.policy.checks import (
+    capacity,
+    cluster,
+    identity,
+    kubernetes,
+    load_balancer,
+    network,
+    observability,
+    reachability,
+    runtime_writes,
+    serving,
+    storage,
+    wiring,
+)
 from gpu_inference_platform.policy.model import Policy
 
 POLICIES: tuple[Policy, ...] = tuple(
@@ -18,6 +31,8 @@ POLICIES: tuple[Policy, ...] = tuple(
             *kubernetes.POLICIES,
             *serving.POLICIES,
             *wiring.POLICIES,
+            *runtime_writes.POLICIES,
+            *reachability.POLICIES,
         ],
         key=lambda p: ("PKW".index(p.code[0]), p.code),
     )

@@ -10,6 +10,7 @@ as a `ConfigError`, which Pulumi prints without a traceback.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -22,7 +23,6 @@ from pydantic.alias_generators import to_camel
 from gpu_inference_platform.components.budget_alarms import BudgetAlarmsArgs, budget_issues
 from gpu_inference_platform.components.ci_runner import CiRunnerArgs, runner_issues
 from gpu_inference_platform.components.gpu_cluster import (
-    SUPPORTED_KUBERNETES_VERSIONS,
     GpuClusterArgs,
     SystemNodeGroupArgs,
     endpoint_issues,
@@ -34,6 +34,7 @@ from gpu_inference_platform.components.model_repository import ModelRepositoryAr
 from gpu_inference_platform.components.monitoring import AlertThresholds, MonitoringArgs, monitoring_issues
 from gpu_inference_platform.components.network import MIN_AVAILABILITY_ZONES, NetworkArgs, carve_subnets, network_issues
 from gpu_inference_platform.components.spot_fleet import CapacityType, SpotFleetArgs, pool_issues
+from gpu_inference_platform.components.support_windows import kubernetes_version_issues
 from gpu_inference_platform.components.tensorrt_engines import (
     MIN_RELEASE_HTTP_MAX_INPUT_SIZE,
     TENSORRT_IMAGE_REPOSITORY,
@@ -114,10 +115,13 @@ class NetworkConfig(_Schema):
 class ClusterConfig(_Schema):
     """EKS control plane and system node group."""
 
-    kubernetes_version: Literal[SUPPORTED_KUBERNETES_VERSIONS]  # type: ignore[valid-type]
+    kubernetes_version: str
+    """In EKS standard support today (`components/support_windows.py`)."""
     endpoint_public_access: bool = default_of(GpuClusterArgs, "endpoint_public_access")
     public_access_cidrs: list[Cidr] = []
     admin_principal_arns: list[IamPrincipalArn] = []
+    viewer_principal_arns: list[IamPrincipalArn] = []
+    """Read-only cluster access (AmazonEKSViewPolicy): the role pull-request previews assume."""
     log_retention_days: RetentionDays = default_of(GpuClusterArgs, "log_retention_days")
     system_nodes: NodeGroupConfig
 
@@ -228,6 +232,9 @@ class BudgetConfig(_Schema):
     actual_thresholds_percent: list[Percent] = Field(default=list(default_of(BudgetAlarmsArgs, "actual_thresholds_percent")), min_length=1)
     forecast_threshold_percent: Percent = default_of(BudgetAlarmsArgs, "forecast_threshold_percent")
     anomaly_threshold_usd: float = Field(default=default_of(BudgetAlarmsArgs, "anomaly_threshold_usd"), gt=0)
+    tag_activated_by_payer: bool = not default_of(BudgetAlarmsArgs, "activate_cost_allocation_tag")
+    """The organization's management (payer) account activates the `stack` cost-allocation tag: an Organizations member
+    account may not, and activating it there fails every `up`."""
 
 
 class MonitoringConfig(_Schema):
@@ -340,6 +347,15 @@ def _endpoint(cfg: StackConfig) -> Iterator[ConfigIssue]:
     if cluster.endpoint_public_access and cfg.production:
         yield ConfigIssue(f"{_CLUSTER}.endpointPublicAccess", True, "production clusters must use the private endpoint only; allowed: false")
     yield from endpoint_issues(config_key(_CLUSTER), cluster.endpoint_public_access, cluster.public_access_cidrs, cluster.admin_principal_arns)
+
+
+def today() -> datetime.date:
+    """The date support windows are checked against (UTC, as EKS bills and upgrades)."""
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+def _kubernetes_support(cfg: StackConfig) -> Iterator[ConfigIssue]:
+    yield from kubernetes_version_issues(f"{_CLUSTER}.kubernetesVersion", cfg.cluster.kubernetes_version, today())
 
 
 def _system_nodes(cfg: StackConfig) -> Iterator[ConfigIssue]:
@@ -637,6 +653,7 @@ RULES: tuple[Rule, ...] = (
     _region_and_zones,
     _network,
     _endpoint,
+    _kubernetes_support,
     _system_nodes,
     _retention,
     _gpu_pools,

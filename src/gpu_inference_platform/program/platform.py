@@ -24,6 +24,7 @@ from gpu_inference_platform.components.network import Network, NetworkArgs
 from gpu_inference_platform.components.spot_fleet import CapacityType, GpuPoolArgs, SpotFleet, SpotFleetArgs
 from gpu_inference_platform.components.tensorrt_engines import TENSORRT_LLM_COMPUTE_CAPABILITIES, load_engine_builds, load_llm_engine_builds
 from gpu_inference_platform.components.triton_server import LlmScaling, TritonServer, TritonServerArgs
+from gpu_inference_platform.ops.model_config import model_parameters
 from gpu_inference_platform.program.config import (
     PROJECT,
     ConfigError,
@@ -107,7 +108,7 @@ def built_model_repository(config: StackConfig) -> Manifest:
         raise ConfigError(
             [ConfigIssue(path, settings.build_dir, f"built with engines for {built}, but engineTargets is {sorted(settings.engine_targets)}; {rebuild}")]
         )
-    issues = list(llm_engine_issues(config, manifest, build_dir))
+    issues = [*llm_engine_issues(config, manifest, build_dir), *llm_queue_issues(config, build_dir)]
     if issues:
         raise ConfigError(issues)
     return manifest
@@ -140,6 +141,27 @@ def llm_engine_issues(config: StackConfig, manifest: Manifest, build_dir: Path) 
                     yield ConfigIssue(key, types, f"{model.name} on {name} ({gpu.model}, {gpu.memory_gib_per_gpu} GiB): {shortfall}")
 
 
+def llm_queue_issues(config: StackConfig, build_dir: Path) -> Iterator[ConfigIssue]:
+    """A request the front model queues must get its whole answer within the ALB's idle timeout: it waits for up to
+    ceil(max_queue_size / max_active_requests) batches of generations to finish, then generates its own, and sends nothing
+    until its first token."""
+    idle = config.load_balancer.idle_timeout_s
+    for group in config.serving:
+        for model in (m for m in served_public_models(group) if m.kind == "generation"):
+            limits = model_parameters((build_dir / model.name / "config.pbtxt").read_text())
+            active, queued = int(limits["max_active_requests"]), int(limits["max_queue_size"])
+            batches = -(-queued // active)
+            worst = (batches + 1) * group.max_generation_s
+            if worst >= idle:
+                yield ConfigIssue(
+                    f"{PROJECT}:loadBalancer.idleTimeoutS",
+                    idle,
+                    f"{model.name} queues up to {queued} requests behind {active} active ones: the last waits {batches} x maxGenerationS "
+                    f"({group.max_generation_s} s) and generates for up to {group.max_generation_s} s, {worst} s without a byte; "
+                    f"allowed: above {worst}, or a smaller max_queue_size",
+                )
+
+
 def network_args(config: StackConfig, account: AccountContext) -> NetworkArgs:
     """The VPC of the stack."""
     net = config.network
@@ -155,8 +177,8 @@ def network_args(config: StackConfig, account: AccountContext) -> NetworkArgs:
     )
 
 
-def cluster_args(config: StackConfig, network: Network, account: AccountContext) -> GpuClusterArgs:
-    """The EKS cluster in the network's private subnets."""
+def cluster_args(config: StackConfig, network: Network, account: AccountContext, ci_runner: CiRunner | None) -> GpuClusterArgs:
+    """The EKS cluster in the network's private subnets; its API accepts the in-VPC runner."""
     settings, nodes = config.cluster, config.cluster.system_nodes
     return GpuClusterArgs(
         cluster_name=cluster_name(),
@@ -168,6 +190,8 @@ def cluster_args(config: StackConfig, network: Network, account: AccountContext)
         endpoint_public_access=settings.endpoint_public_access,
         public_access_cidrs=settings.public_access_cidrs,
         admin_principal_arns=settings.admin_principal_arns,
+        viewer_principal_arns=settings.viewer_principal_arns,
+        api_client_security_group_ids={"ci-runner": ci_runner.security_group_id} if ci_runner is not None else {},
     )
 
 
@@ -192,6 +216,7 @@ def model_repository_args(config: StackConfig, manifest: Manifest, cluster: Clus
         manifest=manifest,
         account=account,
         noncurrent_version_days=spec.noncurrent_version_days,
+        force_destroy=not config.production,
         engines=EngineBuildArgs(
             tensorrt_image=spec.tensorrt_image,
             tensorrt_llm_image=next((g.triton_image for g in config.serving if serves_generation(g)), None),
@@ -200,6 +225,12 @@ def model_repository_args(config: StackConfig, manifest: Manifest, cluster: Clus
             cluster=cluster,
         ),
     )
+
+
+def load_balancer_subnet_cidrs(config: StackConfig) -> list[str]:
+    """The ranges the ALB's nodes live in: public subnets when internet-facing, private ones when internal."""
+    private, public = config.network.subnet_plan()
+    return public if config.load_balancer.scheme == "internet-facing" else private
 
 
 def triton_args(config: StackConfig, group: ServingGroupConfig, models: ModelRepository, cluster: ClusterRef) -> TritonServerArgs:
@@ -234,7 +265,7 @@ def triton_args(config: StackConfig, group: ServingGroupConfig, models: ModelRep
         engine_config_per_gpu="generation" in kinds,
         model_folders=[folder for model in served for folder in model.folders] if group.models is not None else [],
         instance_types=group.instance_types or [],
-        client_cidrs=[config.network.cidr],
+        client_cidrs=load_balancer_subnet_cidrs(config),
         metrics_namespace=MONITORING,
         max_input_bytes=max((model.max_request_bytes for model in served), default=None),
     )
@@ -274,6 +305,7 @@ def load_balancer_args(
         requests_per_5_min_per_ip=edge.requests_per_5_min_per_ip,
         scheme=edge.scheme,
         deletion_protection=config.production,
+        force_destroy_access_logs=not config.production,
         deregistration_delay_s=edge.deregistration_delay_s,
         idle_timeout_s=edge.idle_timeout_s,
         access_log_retention_days=edge.access_log_retention_days,
@@ -292,6 +324,7 @@ def budget_args(config: StackConfig, fleet: SpotFleet, account: AccountContext) 
         actual_thresholds_percent=budget.actual_thresholds_percent,
         forecast_threshold_percent=budget.forecast_threshold_percent,
         anomaly_threshold_usd=budget.anomaly_threshold_usd,
+        activate_cost_allocation_tag=not budget.tag_activated_by_payer,
     )
 
 
@@ -353,7 +386,7 @@ def build_platform(config: StackConfig) -> Platform:
     network = Network("network", network_args(config, account))
     runner_args = ci_runner_args(config, network, account)
     ci_runner = CiRunner("ci-runner", runner_args) if runner_args is not None else None
-    cluster = GpuCluster("gpu", cluster_args(config, network, account))
+    cluster = GpuCluster("gpu", cluster_args(config, network, account, ci_runner))
     in_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
     fleet = SpotFleet("gpu-fleet", fleet_args(config, cluster.ref, account), in_cluster)
     models = ModelRepository(

@@ -125,7 +125,7 @@ def _pinned(resource: Resource, _: Settings) -> Iterator[str]:
         for term in as_list(mapping(resource.props.get("spec")).get("amiSelectorTerms")):
             alias = str(mapping(term).get("alias", ""))
             if alias.endswith("@latest"):
-                yield f"node image alias {alias} floats to each new AMI (pin a version, e.g. {alias.partition('@')[0]}@v20251108)"
+                yield f"node image alias {alias} floats to each new AMI (pin a version, e.g. {alias.partition('@')[0]}@v20260714)"
     else:
         for container in containers(pod_spec(resource.type, resource.props)):
             problem = _image_problem(str(container.get("image", "")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from gpu_inference_platform.components.constants import ACTIVATED_BY_PAYER_TAG
 from gpu_inference_platform.policy.model import Finding, Policy, Resource, Settings, Severity, Stack
 from gpu_inference_platform.policy.values import allows, as_list, mapping, principals, shown, statements
 
@@ -69,6 +70,9 @@ COST_ALLOCATION_TAG = "aws:costexplorer/costAllocationTag:CostAllocationTag"
 def _tag_activated(stack: Stack, _: Settings) -> Iterator[Finding]:
     active = {str(t.props.get("tagKey")) for t in stack.of_type(COST_ALLOCATION_TAG) if t.props.get("status") == "Active"}
     for budget in stack.of_type(BUDGET):
+        key, value = ACTIVATED_BY_PAYER_TAG
+        if mapping(budget.props.get("tags")).get(key) == value:
+            continue
         for cost_filter in map(mapping, as_list(budget.props.get("costFilters"))):
             if cost_filter.get("name") != "TagKeyValue":
                 continue
@@ -105,7 +109,8 @@ POLICIES = [
         "p31-budget-tag-activated",
         "A budget that filters on a cost-allocation tag has that tag activated in the account.",
         Severity.HIGH,
-        "Activate the tag key (BudgetAlarms does: aws.costexplorer.CostAllocationTag, status Active).",
+        "Activate the tag key (BudgetAlarms does: aws.costexplorer.CostAllocationTag, status Active); in an Organizations member "
+        "account set budget.tagActivatedByPayer and have the payer activate it.",
         "AWS Billing user guide: activating user-defined cost allocation tags",
         check_stack=_tag_activated,
     ),
