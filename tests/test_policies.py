@@ -468,19 +468,20 @@ CASES = [
         "P25",
         [(IAM_POLICY, "models-read", put_json("policy", statement(0, Action=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"])))],
         [
-            ("triton", "serving role triton may s3:PutObject (policy models-read; allowed: s3:GetObject, s3:GetObjectVersion, s3:ListBucket, kms:Decrypt)"),
-            ("triton", "serving role triton may s3:DeleteObject (policy models-read; allowed: s3:GetObject, s3:GetObjectVersion, s3:ListBucket, kms:Decrypt)"),
+            (group, f"serving role {group} may s3:{action} (policy models-read; allowed: s3:GetObject, s3:GetObjectVersion, s3:ListBucket, kms:Decrypt)")
+            for group in ("llm", "triton")
+            for action in ("PutObject", "DeleteObject")
         ],
     ),
     Case(
         "P25",
         [(IAM_POLICY, "models-read", put_json("policy", statement(0, Resource="arn:aws:s3:::models-bucket-fba82833/*")))],
-        [("triton", "serving role triton reads the whole bucket (arn:aws:s3:::models-bucket-fba82833/*), not its model prefix")],
+        [(group, f"serving role {group} reads the whole bucket (arn:aws:s3:::models-bucket-fba82833/*), not its model prefix") for group in ("llm", "triton")],
     ),
     Case(
         "P25",
         [(IAM_POLICY, "models-read", put_json("policy", statement(1, Condition={})))],
-        [("triton", "serving role triton lists the whole bucket (no s3:prefix condition)")],
+        [(group, f"serving role {group} lists the whole bucket (no s3:prefix condition)") for group in ("llm", "triton")],
     ),
     Case(
         "P25",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,8 @@ WORKLOAD_TYPES = (*POD_TEMPLATE_TYPES, CRON_JOB, POD)
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 GPU_RESOURCE = "nvidia.com/gpu"
 SERVING_BINARY = "tritonserver"
+SHELLS = ("sh", "bash")
+SHELL_EXEC_SERVING = re.compile(rf"\bexec\s+(\S*/)?{SERVING_BINARY}\b")
 
 
 def pod_spec(type_token: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -47,8 +50,11 @@ def containers(spec: Mapping[str, Any], *, init: bool = True) -> list[Mapping[st
 
 
 def is_serving(container: Mapping[str, Any]) -> bool:
-    """Whether the container runs Triton Inference Server."""
+    """Whether the container runs Triton Inference Server: as its command, or `exec`ed by a `sh -c` script (an LLM group asks
+    the GPU its compute capability first)."""
     command = [str(part) for part in [*as_list(container.get("command")), *as_list(container.get("args"))]]
+    if command[:1] and command[0].split("/")[-1] in SHELLS and command[1:2] == ["-c"]:
+        return SHELL_EXEC_SERVING.search(command[2] if len(command) > 2 else "") is not None
     return any(part.split("/")[-1] == SERVING_BINARY for part in command[:1]) or (not command and SERVING_BINARY in str(container.get("image", "")))
 
 

@@ -18,7 +18,7 @@ PULUMI_DEFAULT_DESCRIPTION = "Managed by Pulumi"
 REMOTE_LOGIN_PORTS = {22: "SSH", 3389: "RDP"}
 
 
-def _ports(rule: Mapping[str, Any]) -> range:
+def rule_ports(rule: Mapping[str, Any]) -> range:
     """The port range a rule opens (all ports for protocol -1)."""
     if str(rule.get("ipProtocol", rule.get("protocol", ""))) in ("-1", "all"):
         return range(0, 65536)
@@ -31,7 +31,7 @@ def _sources(rule: Mapping[str, Any]) -> list[str]:
 
 
 def _ingress_problems(rule: Mapping[str, Any], public_ports: list[int], label: str) -> Iterator[str]:
-    ports = _ports(rule)
+    ports = rule_ports(rule)
     for port, service in REMOTE_LOGIN_PORTS.items():
         if port in ports:
             yield f"{label} allows {service} (port {port})"

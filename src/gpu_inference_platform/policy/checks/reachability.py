@@ -14,30 +14,22 @@ from typing import Any
 
 from gpu_inference_platform.components.constants import TRITON_GRPC_PORT, TRITON_HTTP_PORT, TRITON_METRICS_PORT
 from gpu_inference_platform.policy.checks.capacity import HELM_RELEASE
-from gpu_inference_platform.policy.checks.network import INGRESS_RULE, SECURITY_GROUP
+from gpu_inference_platform.policy.checks.cluster import EKS_CLUSTER
+from gpu_inference_platform.policy.checks.kubernetes import NETWORK_POLICY
+from gpu_inference_platform.policy.checks.network import INGRESS_RULE, SECURITY_GROUP, rule_ports
+from gpu_inference_platform.policy.checks.wiring import DEPLOYMENT
 from gpu_inference_platform.policy.model import Finding, Policy, Resource, Settings, Severity, Stack
 from gpu_inference_platform.policy.values import as_list, mapping
-from gpu_inference_platform.policy.workloads import containers, namespace, pod_spec
+from gpu_inference_platform.policy.workloads import namespace, pod_spec, serving_containers
 
 EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
-EKS_CLUSTER = "aws:eks/cluster:Cluster"
 CODEBUILD_PROJECT = "aws:codebuild/project:Project"
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 SUBNET = "aws:ec2/subnet:Subnet"
 WAF_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
-NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 API_PORT = 443
 PROMETHEUS_CHART = "kube-prometheus-stack"
-TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:"
-
-
-def _ports(rule: Mapping[str, Any]) -> range:
-    if str(rule.get("ipProtocol", "")) in ("-1", "all"):
-        return range(0, 65536)
-    low = int(rule.get("fromPort") or 0)
-    return range(low, int(rule.get("toPort") or low) + 1)
 
 
 def _group_admits(stack: Stack, target: Resource, sources: list[Resource], port: int) -> bool:
@@ -45,7 +37,7 @@ def _group_admits(stack: Stack, target: Resource, sources: list[Resource], port:
     source_urns = {s.urn for s in sources}
     for rule in stack.of_type(INGRESS_RULE):
         into = {r.urn for r in stack.referenced(rule, "securityGroupId")}
-        if target.urn in into and port in _ports(rule.props) and source_urns & {r.urn for r in stack.referenced(rule, "referencedSecurityGroupId")}:
+        if target.urn in into and port in rule_ports(rule.props) and source_urns & {r.urn for r in stack.referenced(rule, "referencedSecurityGroupId")}:
             return True
     return False
 
@@ -53,7 +45,7 @@ def _group_admits(stack: Stack, target: Resource, sources: list[Resource], port:
 def _group_sends(stack: Stack, groups: list[Resource], port: int) -> bool:
     """An egress rule of one of `groups` allows `port`."""
     urns = {g.urn for g in groups}
-    return any(urns & {r.urn for r in stack.referenced(rule, "securityGroupId")} and port in _ports(rule.props) for rule in stack.of_type(EGRESS_RULE))
+    return any(urns & {r.urn for r in stack.referenced(rule, "securityGroupId")} and port in rule_ports(rule.props) for rule in stack.of_type(EGRESS_RULE))
 
 
 def _runner_to_api(stack: Stack) -> Iterator[Finding]:
@@ -74,12 +66,7 @@ def _runner_to_api(stack: Stack) -> Iterator[Finding]:
 
 
 def _serving_namespaces(stack: Stack) -> list[str]:
-    """Namespaces of Deployments running a Triton image (whether it starts `tritonserver` itself or through a shell)."""
-    found = {
-        namespace(d.props)
-        for d in stack.of_type(DEPLOYMENT)
-        if any(TRITON_IMAGE in str(c.get("image", "")) for c in containers(pod_spec(d.type, d.props), init=False))
-    }
+    found = {namespace(d.props) for d in stack.of_type(DEPLOYMENT) if serving_containers(pod_spec(d.type, d.props))}
     return sorted(n for n in found if n)
 
 
