@@ -24,6 +24,7 @@ from gpu_inference_platform.components.device_plugin import nvidia_device_plugin
 from gpu_inference_platform.components.iam import AccountContext, encryption_key, service_account_role, service_trust_policy
 from gpu_inference_platform.components.instances import CPU_INSTANCE_TYPES, INSTANCE_TYPES
 from gpu_inference_platform.components.kubeconfig import eks_kubeconfig
+from gpu_inference_platform.components.security_groups import tcp_ingress_from_group
 from gpu_inference_platform.components.support_windows import EKS_KUBERNETES
 from gpu_inference_platform.components.validation import (
     ConfigIssue,
@@ -90,11 +91,16 @@ def endpoint_issues(
             yield ConfigIssue(key(f"public_access_cidrs[{i}]"), cidr, "opens the API server to the internet; list your office/VPN ranges instead")
     if endpoint_public_access and not public_access_cidrs:
         yield ConfigIssue(key("public_access_cidrs"), [], "a public endpoint needs explicit CIDRs (EKS would default to 0.0.0.0/0)")
-    for i, arn in enumerate(admin_principal_arns):
+    yield from principal_issues(key, "admin_principal_arns", admin_principal_arns)
+
+
+def principal_issues(key: KeyPath, field_name: str, principal_arns: Sequence[str]) -> Iterator[ConfigIssue]:
+    """IAM role or user ARNs, each once (each is one access entry)."""
+    for i, arn in enumerate(principal_arns):
         if not IAM_PRINCIPAL_ARN.match(arn):
-            yield ConfigIssue(key(f"admin_principal_arns[{i}]"), arn, "not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)")
-    if len(set(admin_principal_arns)) != len(admin_principal_arns):
-        yield ConfigIssue(key("admin_principal_arns"), list(admin_principal_arns), f"{leaf(key, 'admin_principal_arns')} must be distinct")
+            yield ConfigIssue(key(f"{field_name}[{i}]"), arn, "not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)")
+    if len(set(principal_arns)) != len(principal_arns):
+        yield ConfigIssue(key(field_name), list(principal_arns), f"{leaf(key, field_name)} must be distinct")
 
 
 @dataclass(frozen=True)
@@ -148,10 +154,10 @@ class GpuClusterArgs:
 
     def __post_init__(self) -> None:
         key = args_key("GpuClusterArgs")
-        issues = list(endpoint_issues(key, self.endpoint_public_access, self.public_access_cidrs, self.admin_principal_arns))
-        for i, arn in enumerate(self.viewer_principal_arns):
-            if not IAM_PRINCIPAL_ARN.match(arn):
-                issues.append(ConfigIssue(key(f"viewer_principal_arns[{i}]"), arn, "not an IAM role or user ARN (arn:aws:iam::<12-digit account>:role/<name>)"))
+        issues = [
+            *endpoint_issues(key, self.endpoint_public_access, self.public_access_cidrs, self.admin_principal_arns),
+            *principal_issues(key, "viewer_principal_arns", self.viewer_principal_arns),
+        ]
         if self.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
             issues.append(ConfigIssue(key("kubernetes_version"), self.kubernetes_version, f"allowed: {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"))
         check_args(self, issues)
@@ -264,13 +270,11 @@ class GpuCluster(PlatformComponent):
         self.oidc_issuer_url = issuer
         self.cluster_security_group_id = cluster.vpc_config.apply(lambda c: c.cluster_security_group_id or "")
         for client, group_id in sorted(args.api_client_security_group_ids.items()):
-            aws.vpc.SecurityGroupIngressRule(
+            tcp_ingress_from_group(
                 f"{name}-api-from-{client}",
-                security_group_id=self.cluster_security_group_id,
-                referenced_security_group_id=group_id,
-                ip_protocol="tcp",
-                from_port=KUBERNETES_API_PORT,
-                to_port=KUBERNETES_API_PORT,
+                into=self.cluster_security_group_id,
+                source=group_id,
+                port=KUBERNETES_API_PORT,
                 description=f"Kubernetes API from {client}",
                 opts=self.child(),
             )

@@ -26,6 +26,7 @@ from gpu_inference_platform.components.cluster_ref import ClusterRef
 from gpu_inference_platform.components.constants import LOAD_BALANCER_CONTROLLER_CHART, SYSTEM_NODE_SELECTOR, TRITON_HTTP_PORT, TRITON_READY_PATH
 from gpu_inference_platform.components.iam import AccountContext, Statement, policy_document, service_account_role
 from gpu_inference_platform.components.s3 import PrivateBucket, private_bucket
+from gpu_inference_platform.components.security_groups import tcp_ingress_from_group
 from gpu_inference_platform.components.validation import OPEN_CIDRS, ConfigIssue, KeyPath, args_key, check_args, check_cidr, check_ip_family
 
 LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
@@ -373,7 +374,7 @@ class LoadBalancer(PlatformComponent):
             for model in b.generation_models:
                 unversioned, versioned = generation_paths(model)
                 routes += [(model, f"{name}-model-{model}", unversioned, b.name), (model, f"{name}-model-{model}-versions", versioned, b.name)]
-        taken = {READY_RULE_PRIORITY}
+        taken: set[int] = set()
         for _, rule, paths, backend in sorted(routes):
             priority = stable_priority(rule, taken)
             taken.add(priority)
@@ -469,13 +470,11 @@ class LoadBalancer(PlatformComponent):
             description="Triton HTTP in the VPC",
             opts=self.child(),
         )
-        aws.vpc.SecurityGroupIngressRule(
+        tcp_ingress_from_group(
             f"{name}-pods-from-alb",
-            security_group_id=args.cluster.security_group_id,
-            referenced_security_group_id=group.id,
-            ip_protocol="tcp",
-            from_port=TRITON_HTTP_PORT,
-            to_port=TRITON_HTTP_PORT,
+            into=args.cluster.security_group_id,
+            source=group.id,
+            port=TRITON_HTTP_PORT,
             description=f"Triton HTTP from ALB {name}",
             opts=self.child(),
         )

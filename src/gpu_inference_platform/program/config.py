@@ -26,6 +26,7 @@ from gpu_inference_platform.components.gpu_cluster import (
     GpuClusterArgs,
     SystemNodeGroupArgs,
     endpoint_issues,
+    principal_issues,
     system_node_issues,
 )
 from gpu_inference_platform.components.instances import INSTANCE_TYPES, instance_types_by_compute_capability
@@ -347,6 +348,7 @@ def _endpoint(cfg: StackConfig) -> Iterator[ConfigIssue]:
     if cluster.endpoint_public_access and cfg.production:
         yield ConfigIssue(f"{_CLUSTER}.endpointPublicAccess", True, "production clusters must use the private endpoint only; allowed: false")
     yield from endpoint_issues(config_key(_CLUSTER), cluster.endpoint_public_access, cluster.public_access_cidrs, cluster.admin_principal_arns)
+    yield from principal_issues(config_key(_CLUSTER), "viewer_principal_arns", cluster.viewer_principal_arns)
 
 
 def today() -> datetime.date:
